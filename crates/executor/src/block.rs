@@ -1,0 +1,96 @@
+//! The executor's input: a block's environment and its transactions.
+
+use alloy_primitives::{keccak256, B256};
+use revm::{
+    context::{BlockEnv, TxEnv},
+    primitives::hardfork::SpecId,
+};
+use std::collections::BTreeMap;
+
+/// Blob parameters of the block's fork (EIP-4844, EIP-7691, EIP-7840, the BPO forks).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BlobParams {
+    /// Most blobs one transaction may carry (`None`: revm's default for the spec).
+    pub max_blobs_per_tx: Option<u64>,
+    /// Most blob gas the whole block may use (`None`: no block-level limit is checked).
+    pub max_blob_gas_per_block: Option<u64>,
+}
+
+/// What `BLOCKHASH` returns for a height that [`BlockHashes::known`] does not hold.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MissingBlockHash {
+    /// The executor fails with an error naming the height: the input was incomplete.
+    #[default]
+    Error,
+    /// `keccak256` of the height written in decimal: the convention of Ethereum's state tests.
+    Keccak256OfNumber,
+}
+
+/// The block hashes `BLOCKHASH` can see.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BlockHashes {
+    /// Known hashes by height.
+    pub known: BTreeMap<u64, B256>,
+    /// What to answer for any other height.
+    pub missing: MissingBlockHash,
+}
+
+impl BlockHashes {
+    /// The hash of block `number`, or `None` when it is unknown and must not be made up.
+    pub fn get(&self, number: u64) -> Option<B256> {
+        match (self.known.get(&number), self.missing) {
+            (Some(hash), _) => Some(*hash),
+            (None, MissingBlockHash::Keccak256OfNumber) => {
+                Some(keccak256(number.to_string().as_bytes()))
+            }
+            (None, MissingBlockHash::Error) => None,
+        }
+    }
+}
+
+/// Everything transactions can observe about their block, besides the state.
+#[derive(Clone, Debug)]
+pub struct BlockContext {
+    /// Chain id (EIP-155, the `CHAINID` opcode).
+    pub chain_id: u64,
+    /// The fork rules, Frontier through Osaka (and Amsterdam where revm has it).
+    pub spec: SpecId,
+    /// Number, beneficiary, timestamp, gas limit, base fee, difficulty or prevrandao, excess blob
+    /// gas and blob gas price.
+    pub header: BlockEnv,
+    /// Blob limits of the fork.
+    pub blob: BlobParams,
+    /// The hashes `BLOCKHASH` can see.
+    pub block_hashes: BlockHashes,
+}
+
+impl BlockContext {
+    /// A context for `spec` on chain 1 with a default header and no block hashes.
+    pub fn new(spec: SpecId, header: BlockEnv) -> Self {
+        Self {
+            chain_id: 1,
+            spec,
+            header,
+            blob: BlobParams::default(),
+            block_hashes: BlockHashes::default(),
+        }
+    }
+}
+
+/// A block to execute: its context and its transactions in order.
+///
+/// Each [`TxEnv::caller`] is the transaction's recovered sender.
+#[derive(Clone, Debug)]
+pub struct Block {
+    /// The environment.
+    pub context: BlockContext,
+    /// Transactions in block order.
+    pub transactions: Vec<TxEnv>,
+}
+
+impl Block {
+    /// Sum of the transactions' gas limits (an upper bound of the gas the block can use).
+    pub fn gas_limit_sum(&self) -> u64 {
+        self.transactions.iter().map(|t| t.gas_limit).fold(0u64, u64::saturating_add)
+    }
+}

@@ -1,0 +1,100 @@
+//! # Lanes executor
+//!
+//! Executes the transactions of one block and returns, per transaction, its outcome or why it
+//! is invalid, plus the block's state changes and statistics. Two engines sit behind one API
+//! ([`execute`]):
+//!
+//! - [`Engine::Sequential`]: plain revm, one transaction after the other. The oracle.
+//! - [`Engine::Parallel`]: optimistic concurrency in the Block-STM family. Its results are
+//!   identical to the sequential engine's, bit for bit; only the statistics differ.
+//!
+//! ## The parallel algorithm
+//!
+//! Workers take transactions in block order from one atomic counter and execute them
+//! *optimistically* against a multi-version memory ([`parallel::mv_memory`]): each read sees the
+//! latest write of a lower transaction, or the pre-block state. Every read is recorded. Writes
+//! are published under the transaction's index.
+//!
+//! A single commit frontier advances in block order ([`parallel::scheduler`]). When transaction
+//! `j` reaches it, everything below `j` is final, so `j`'s recorded reads can be checked against
+//! the final values: if one differs, `j` is re-executed on the spot (and that incarnation is
+//! final by construction). Then the block-level rules run in order: gas and blob gas left in
+//! the block, the transaction's outcome, the cumulative gas. Validation compares *values*, so a
+//! write that does not change a value does not cost a re-execution.
+//!
+//! What keeps Ethereum blocks parallel ([`parallel::vm`]):
+//! - the beneficiary's fee is *deferred*: a transaction that never loads the beneficiary
+//!   records its fee as a credit that is folded in, in order, only when someone reads the
+//!   beneficiary (and at the end); a transaction that does read it sees the exact value;
+//! - balance credits commute: an account whose balance a transaction only increased without
+//!   looking at it (no `BALANCE`, `SELFBALANCE`, outgoing value, `SELFDESTRUCT`, not the
+//!   sender) is written as a credit, so many payments to one account do not conflict;
+//! - storage wipes (self-destruct, re-creation) are versioned markers, so a contract destroyed
+//!   and redeployed in one block runs without falling back to sequential execution;
+//! - code is part of the versioned account value, so an EIP-7702 delegation written by one
+//!   transaction is seen by the next.
+//!
+//! ## Map
+//! | concept | file |
+//! |---|---|
+//! | input: block environment, transactions | [`block`] |
+//! | output: outcomes, invalid transactions, statistics | [`outcome`] |
+//! | rules both engines share | `evm.rs` |
+//! | the oracle | [`sequential`] |
+//! | multi-version memory | `parallel/mv_memory.rs` |
+//! | per-transaction database and read sets | `parallel/tx_db.rs` |
+//! | revm hooks, fee deferral, write sets | `parallel/vm.rs` |
+//! | scheduler and commit | `parallel/scheduler.rs` |
+
+pub mod block;
+pub mod error;
+mod evm;
+pub mod outcome;
+pub mod parallel;
+pub mod sequential;
+
+pub use block::{BlobParams, Block, BlockContext, BlockHashes, MissingBlockHash};
+pub use error::ExecutionError;
+pub use outcome::{
+    BlockOutput, EngineKind, ExecutionStats, FallbackReason, InvalidTx, TxOutcome, TxResult,
+    TxStatus,
+};
+pub use parallel::execute_parallel;
+pub use sequential::execute_sequential;
+
+pub use revm;
+
+use lanes_state::StateSource;
+
+/// Which engine executes a block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// Plain revm, one transaction after the other: the oracle.
+    Sequential,
+    /// The parallel engine.
+    Parallel {
+        /// Worker threads, the calling thread included (at least 1).
+        threads: usize,
+    },
+}
+
+/// Executes `block` on the pre-block state `source` with `engine`.
+pub fn execute<S: StateSource + ?Sized>(
+    engine: Engine,
+    block: &Block,
+    source: &S,
+) -> Result<BlockOutput, ExecutionError> {
+    match engine {
+        Engine::Sequential => execute_sequential(block, source),
+        Engine::Parallel { threads } => execute_parallel(block, source, threads),
+    }
+}
+
+/// The text of a panic payload.
+pub(crate) fn panic_message(payload: &Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".to_string())
+}

@@ -1,0 +1,180 @@
+//! The executor's output: per-transaction outcomes, the block's state changes and statistics.
+
+use alloy_primitives::{Address, Bytes, Log};
+use lanes_state::StateChanges;
+use revm::context_interface::result::{HaltReason, InvalidTransaction, SuccessReason};
+use std::time::Duration;
+
+/// How a valid transaction ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TxStatus {
+    /// Ran to completion (STOP, RETURN or SELFDESTRUCT).
+    Success(SuccessReason),
+    /// Ran into REVERT: state changes undone, gas still paid.
+    Revert,
+    /// Halted with an exceptional condition: all gas consumed.
+    Halt(HaltReason),
+}
+
+impl TxStatus {
+    /// Whether the transaction succeeded (receipt status 1).
+    pub fn is_success(&self) -> bool {
+        matches!(self, Self::Success(_))
+    }
+}
+
+/// The result of a valid transaction: what its receipt records, and more.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TxOutcome {
+    /// Success, revert or halt.
+    pub status: TxStatus,
+    /// Gas charged to the sender (after refunds and the EIP-7623 floor).
+    pub gas_used: u64,
+    /// Gas used by this and all earlier transactions of the block.
+    pub cumulative_gas_used: u64,
+    /// Blob gas used by this transaction (EIP-4844).
+    pub blob_gas_used: u64,
+    /// Logs emitted (empty unless the transaction succeeded).
+    pub logs: Vec<Log>,
+    /// Return data, or revert data.
+    pub output: Bytes,
+    /// The address of the contract a successful creation made.
+    pub created_address: Option<Address>,
+}
+
+/// Why a transaction cannot be included in this block. An invalid transaction changes nothing.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidTx {
+    /// Its gas limit is above what the block has left.
+    #[error("gas limit {gas_limit} is above the {available} gas the block has left")]
+    BlockGasExceeded {
+        /// The transaction's gas limit.
+        gas_limit: u64,
+        /// Block gas limit minus the gas used by earlier transactions.
+        available: u64,
+    },
+    /// Its blob gas is above what the block has left.
+    #[error("blob gas {blob_gas} is above the {available} blob gas the block has left")]
+    BlobGasExceeded {
+        /// The transaction's blob gas.
+        blob_gas: u64,
+        /// Block blob gas limit minus the blob gas used by earlier transactions.
+        available: u64,
+    },
+    /// The EVM rejected it: nonce, funds, fee below base fee, intrinsic gas, ...
+    #[error(transparent)]
+    Rejected(#[from] InvalidTransaction),
+}
+
+/// A transaction's outcome, or why it is invalid.
+pub type TxResult = Result<TxOutcome, InvalidTx>;
+
+/// Which engine ran a block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngineKind {
+    /// Plain revm, one transaction after the other.
+    Sequential,
+    /// The parallel engine with this many workers (the calling thread included).
+    Parallel {
+        /// Worker count.
+        threads: usize,
+    },
+}
+
+/// Why the parallel engine handed a block to the sequential engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FallbackReason {
+    /// The block has too few transactions for workers to pay off.
+    TooFewTransactions,
+}
+
+/// What it cost to execute a block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExecutionStats {
+    /// The engine that produced the result.
+    pub engine: EngineKind,
+    /// Transaction executions, re-executions included.
+    pub executions: usize,
+    /// Executions beyond the first of each transaction.
+    pub reexecutions: usize,
+    /// Read-set validations that failed.
+    pub validation_failures: usize,
+    /// Set when the parallel engine fell back to sequential execution.
+    pub fallback: Option<FallbackReason>,
+    /// Wall time spent executing transactions (summed over workers).
+    pub execute_time: Duration,
+    /// Wall time spent validating read sets (summed over workers).
+    pub validate_time: Duration,
+    /// Wall time spent building the state changes after the last transaction.
+    pub finalize_time: Duration,
+}
+
+impl ExecutionStats {
+    /// Empty statistics for `engine`.
+    pub fn new(engine: EngineKind) -> Self {
+        Self {
+            engine,
+            executions: 0,
+            reexecutions: 0,
+            validation_failures: 0,
+            fallback: None,
+            execute_time: Duration::ZERO,
+            validate_time: Duration::ZERO,
+            finalize_time: Duration::ZERO,
+        }
+    }
+}
+
+/// Everything a block execution produced.
+#[derive(Clone, Debug)]
+pub struct BlockOutput {
+    /// One result per transaction, in block order.
+    pub results: Vec<TxResult>,
+    /// The block's state changes.
+    pub changes: StateChanges,
+    /// Gas used by all valid transactions.
+    pub gas_used: u64,
+    /// Blob gas used by all valid transactions.
+    pub blob_gas_used: u64,
+    /// Execution statistics (differ between engines; not part of equality).
+    pub stats: ExecutionStats,
+}
+
+impl BlockOutput {
+    /// Whether `self` and `other` are the same result (statistics aside).
+    pub fn same_result(&self, other: &Self) -> bool {
+        self.results == other.results
+            && self.changes == other.changes
+            && self.gas_used == other.gas_used
+            && self.blob_gas_used == other.blob_gas_used
+    }
+
+    /// Describes the first difference from `other` (statistics aside), if any.
+    pub fn first_difference(&self, other: &Self) -> Option<String> {
+        if self.results.len() != other.results.len() {
+            return Some(format!(
+                "{} results vs {}",
+                self.results.len(),
+                other.results.len()
+            ));
+        }
+        for (i, (a, b)) in self.results.iter().zip(&other.results).enumerate() {
+            if a != b {
+                return Some(format!("transaction {i}: {a:?} vs {b:?}"));
+            }
+        }
+        if let Some(diff) = self.changes.first_difference(&other.changes) {
+            return Some(format!("state: {diff}"));
+        }
+        if self.gas_used != other.gas_used {
+            return Some(format!("gas used {} vs {}", self.gas_used, other.gas_used));
+        }
+        if self.blob_gas_used != other.blob_gas_used {
+            return Some(format!(
+                "blob gas used {} vs {}",
+                self.blob_gas_used, other.blob_gas_used
+            ));
+        }
+        None
+    }
+}

@@ -1,0 +1,301 @@
+//! Multi-version memory: for every state location, the value each transaction wrote there.
+//!
+//! A location is an account (balance, nonce, code together), an account's storage *wipe*
+//! (self-destruct or re-creation), or a storage slot. A transaction reading location `L`
+//! sees the write of the highest transaction below it; with none, the pre-block state.
+//!
+//! Two kinds of account writes keep real blocks parallel:
+//! - [`AccountWrite::Absolute`]: the account's whole value after the transaction.
+//! - [`AccountWrite::Credit`]: the transaction only *added* to the balance without looking at
+//!   it (a value transfer to a non-empty account, the block's fee to the beneficiary). Credits
+//!   commute: many of them to one account do not conflict. A read folds every credit above the
+//!   last absolute write, in order, with EIP-161 touch semantics (a credit of zero to an empty
+//!   account removes it after Spurious Dragon, creates it before).
+//!
+//! Storage wipes are versioned too: a slot read takes the newer of the slot's last write and
+//! the account's last wipe, so a contract destroyed and redeployed at the same address in one
+//! block needs no fallback.
+//!
+//! The maps are sharded by address, each shard behind its own reader-writer lock: there is no
+//! global lock, and readers of different accounts never touch the same cache line.
+
+use alloy_primitives::{map::HashMap, Address, U256};
+use crossbeam_utils::CachePadded;
+use parking_lot::RwLock;
+use revm::state::AccountInfo;
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    ops::Bound,
+};
+
+/// Index of a transaction in its block.
+pub(crate) type TxIdx = usize;
+
+/// What a transaction wrote to an account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum AccountWrite {
+    /// The account's value after the transaction; `None` when it no longer exists.
+    Absolute(Option<AccountInfo>),
+    /// The transaction added this much to the balance and did not otherwise look at the account.
+    Credit(U256),
+}
+
+/// A location a transaction wrote, remembered so that a re-execution can retract the writes it
+/// no longer makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Location {
+    /// The account value.
+    Account(Address),
+    /// The account's storage wipe marker.
+    Wipe(Address),
+    /// One storage slot.
+    Storage(Address, U256),
+}
+
+/// Everything one transaction incarnation wrote.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct WriteSet {
+    pub(crate) accounts: Vec<(Address, AccountWrite)>,
+    pub(crate) wipes: Vec<Address>,
+    pub(crate) storage: Vec<(Address, U256, U256)>,
+}
+
+impl WriteSet {
+    pub(crate) fn clear(&mut self) {
+        self.accounts.clear();
+        self.wipes.clear();
+        self.storage.clear();
+    }
+
+    fn locations(&self) -> impl Iterator<Item = Location> + '_ {
+        self.accounts
+            .iter()
+            .map(|(a, _)| Location::Account(*a))
+            .chain(self.wipes.iter().map(|a| Location::Wipe(*a)))
+            .chain(self.storage.iter().map(|(a, k, _)| Location::Storage(*a, *k)))
+    }
+}
+
+/// Applies one credit to an account value, with the touch semantics of EIP-161.
+pub(crate) fn apply_credit(
+    value: Option<AccountInfo>,
+    amount: U256,
+    spurious_dragon: bool,
+) -> Option<AccountInfo> {
+    let mut info = value.unwrap_or_default();
+    info.balance = info.balance.saturating_add(amount);
+    if spurious_dragon && info.is_empty() {
+        None
+    } else {
+        Some(info)
+    }
+}
+
+#[derive(Debug, Default)]
+struct AccountVersions {
+    writes: BTreeMap<TxIdx, AccountWrite>,
+    wipes: BTreeSet<TxIdx>,
+}
+
+const SHARDS: usize = 64;
+
+fn shard_of(address: &Address, salt: u8) -> usize {
+    (address[19] ^ address[7] ^ salt) as usize % SHARDS
+}
+
+#[derive(Debug)]
+struct Shards<K, V> {
+    shards: Box<[CachePadded<RwLock<HashMap<K, V>>>]>,
+}
+
+impl<K, V> Shards<K, V> {
+    fn new() -> Self {
+        Self { shards: (0..SHARDS).map(|_| CachePadded::new(RwLock::default())).collect() }
+    }
+}
+
+/// The multi-version store of one block execution.
+#[derive(Debug)]
+pub(crate) struct MvMemory {
+    accounts: Shards<Address, AccountVersions>,
+    storage: Shards<(Address, U256), BTreeMap<TxIdx, U256>>,
+    spurious_dragon: bool,
+}
+
+/// What the latest version below a reader says about a slot.
+pub(crate) enum SlotVersion {
+    /// A write or a wipe decided the value.
+    Written(U256),
+    /// Nothing below the reader touched it: read the pre-block state.
+    Base,
+}
+
+impl MvMemory {
+    /// An empty store for a block of the given fork.
+    pub(crate) fn new(spurious_dragon: bool) -> Self {
+        Self { accounts: Shards::new(), storage: Shards::new(), spurious_dragon }
+    }
+
+    /// The value of `address` as transaction `tx` must see it; `base` gives the pre-block value.
+    pub(crate) fn read_account<E>(
+        &self,
+        address: Address,
+        tx: TxIdx,
+        base: impl FnOnce() -> Result<Option<AccountInfo>, E>,
+    ) -> Result<Option<AccountInfo>, E> {
+        let shard = self.accounts.shards[shard_of(&address, 0)].read();
+        let Some(versions) = shard.get(&address) else {
+            drop(shard);
+            return base();
+        };
+        let mut below = versions.writes.range(..tx);
+        let mut from = Bound::Unbounded;
+        let mut value = None;
+        for (index, write) in below.by_ref().rev() {
+            if let AccountWrite::Absolute(v) = write {
+                from = Bound::Excluded(*index);
+                value = Some(v.clone());
+                break;
+            }
+        }
+        let mut value = match value {
+            Some(v) => v,
+            None => base()?,
+        };
+        for (_, write) in versions.writes.range((from, Bound::Excluded(tx))) {
+            if let AccountWrite::Credit(amount) = write {
+                value = apply_credit(value, *amount, self.spurious_dragon);
+            }
+        }
+        Ok(value)
+    }
+
+    /// The latest version of slot `slot` of `address` below transaction `tx`.
+    pub(crate) fn read_slot(&self, address: Address, slot: U256, tx: TxIdx) -> SlotVersion {
+        let written = {
+            let shard = self.storage.shards[shard_of(&address, slot.byte(0))].read();
+            shard
+                .get(&(address, slot))
+                .and_then(|versions| versions.range(..tx).next_back().map(|(i, v)| (*i, *v)))
+        };
+        let wiped = {
+            let shard = self.accounts.shards[shard_of(&address, 0)].read();
+            shard.get(&address).and_then(|versions| versions.wipes.range(..tx).next_back().copied())
+        };
+        match (written, wiped) {
+            (Some((written_at, value)), Some(wiped_at)) if written_at >= wiped_at => {
+                SlotVersion::Written(value)
+            }
+            (Some(_), Some(_)) | (None, Some(_)) => SlotVersion::Written(U256::ZERO),
+            (Some((_, value)), None) => SlotVersion::Written(value),
+            (None, None) => SlotVersion::Base,
+        }
+    }
+
+    /// Publishes the writes of transaction `tx` and retracts the writes of its previous
+    /// incarnation that this one no longer makes. `written` holds the locations of the previous
+    /// incarnation on entry and those of this one on return.
+    pub(crate) fn publish(&self, tx: TxIdx, writes: &WriteSet, written: &mut Vec<Location>) {
+        let previous = std::mem::take(written);
+        for (address, write) in &writes.accounts {
+            self.accounts.shards[shard_of(address, 0)]
+                .write()
+                .entry(*address)
+                .or_default()
+                .writes
+                .insert(tx, write.clone());
+        }
+        for address in &writes.wipes {
+            self.accounts.shards[shard_of(address, 0)]
+                .write()
+                .entry(*address)
+                .or_default()
+                .wipes
+                .insert(tx);
+        }
+        for (address, slot, value) in &writes.storage {
+            self.storage.shards[shard_of(address, slot.byte(0))]
+                .write()
+                .entry((*address, *slot))
+                .or_default()
+                .insert(tx, *value);
+        }
+        written.extend(writes.locations());
+        if !previous.is_empty() {
+            let current: std::collections::HashSet<Location> = written.iter().copied().collect();
+            for location in previous.into_iter().filter(|l| !current.contains(l)) {
+                self.retract(tx, location);
+            }
+        }
+    }
+
+    /// Removes every write of transaction `tx` (it turned out invalid for the block).
+    pub(crate) fn retract_all(&self, tx: TxIdx, written: &mut Vec<Location>) {
+        for location in written.drain(..) {
+            self.retract(tx, location);
+        }
+    }
+
+    fn retract(&self, tx: TxIdx, location: Location) {
+        match location {
+            Location::Account(address) => {
+                if let Some(v) = self.accounts.shards[shard_of(&address, 0)].write().get_mut(&address)
+                {
+                    v.writes.remove(&tx);
+                }
+            }
+            Location::Wipe(address) => {
+                if let Some(v) = self.accounts.shards[shard_of(&address, 0)].write().get_mut(&address)
+                {
+                    v.wipes.remove(&tx);
+                }
+            }
+            Location::Storage(address, slot) => {
+                if let Some(v) = self.storage.shards[shard_of(&address, slot.byte(0))]
+                    .write()
+                    .get_mut(&(address, slot))
+                {
+                    v.remove(&tx);
+                }
+            }
+        }
+    }
+
+    /// The final value of every written location, once every transaction has committed:
+    /// per account, its last value (`None` for the pre-block value: only credits or wipes),
+    /// whether its storage was wiped, and the slots written after the last wipe.
+    pub(crate) fn into_final(self) -> BTreeMap<Address, FinalAccount> {
+        let mut out: BTreeMap<Address, FinalAccount> = BTreeMap::new();
+        for shard in self.accounts.shards.into_vec() {
+            for (address, versions) in CachePadded::into_inner(shard).into_inner() {
+                if versions.writes.is_empty() && versions.wipes.is_empty() {
+                    continue;
+                }
+                let entry = out.entry(address).or_default();
+                entry.last_wipe = versions.wipes.last().copied();
+                entry.writes = versions.writes.into_iter().map(|(_, w)| w).collect();
+            }
+        }
+        for shard in self.storage.shards.into_vec() {
+            for ((address, slot), versions) in CachePadded::into_inner(shard).into_inner() {
+                let Some((index, value)) = versions.last_key_value() else { continue };
+                let entry = out.entry(address).or_default();
+                if entry.last_wipe.is_none_or(|wipe| *index >= wipe) {
+                    entry.storage.insert(slot, *value);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The writes to one account over the whole block, in transaction order.
+#[derive(Debug, Default)]
+pub(crate) struct FinalAccount {
+    /// Account writes in block order.
+    pub(crate) writes: Vec<AccountWrite>,
+    /// The last transaction that wiped the account's storage.
+    pub(crate) last_wipe: Option<TxIdx>,
+    /// Slots whose last write came after the last wipe.
+    pub(crate) storage: BTreeMap<U256, U256>,
+}

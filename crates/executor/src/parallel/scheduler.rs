@@ -1,0 +1,270 @@
+//! Who executes what, and the in-order commit that makes the result exact.
+//!
+//! # The transaction lifecycle
+//!
+//! ```text
+//!            next_exec.fetch_add          publish writes,              commit_ready:
+//!  PENDING ───────────────────> (running) ───────────────> EXECUTED ──────────────────> COMMITTED
+//!                                 by any worker               │  validate reads; if stale,
+//!                                                             │  re-execute right there
+//!                                                             └─ (reads below are final)
+//! ```
+//!
+//! - Every worker takes the next never-executed transaction from one atomic counter
+//!   (`next_exec`), executes it against the multi-version memory and publishes its writes.
+//!   Executions are *optimistic*: what they read from uncommitted transactions may change.
+//! - One worker at a time (whoever wins `try_lock` on the commit state) advances the commit
+//!   frontier in block order. At transaction `j` every transaction below `j` is committed, so
+//!   the values `j` should have read are final. The committer validates `j`'s read set against
+//!   them; if a value differs it re-executes `j` on the spot, and that incarnation is final by
+//!   construction. Then it applies the block-level rules in order (gas and blob gas left in the
+//!   block; an invalid transaction's writes are retracted) and records the outcome.
+//!
+//! # Invariants
+//! - A transaction is executed speculatively at most once; any further incarnation runs inside
+//!   the commit, holding the commit lock. So at most `2n` executions, and no cascade.
+//! - `status[j] == EXECUTED` is stored (release) only after `j`'s writes and read set are
+//!   published; the committer loads it (acquire) before reading them.
+//! - Only the commit-lock holder touches a transaction at or above `EXECUTED`.
+//! - Validation of `j` reads only versions below `j`, all committed: it is exact, and a
+//!   validated incarnation's result equals what sequential execution would produce.
+//!
+//! # Why it cannot deadlock or hang
+//! No worker ever waits for a lock while holding another: the commit lock is only `try_lock`ed,
+//! the per-transaction and per-shard locks are held for bounded, non-blocking work. Each
+//! transaction is handed out once by the counter and executions are bounded by gas, so the
+//! commit frontier advances whenever the transaction at it has finished executing; idle workers
+//! retry the commit until the frontier reaches the end or a fatal error stops everyone.
+
+use super::{
+    mv_memory::{Location, TxIdx, WriteSet},
+    tx_db::{validate, Read},
+    vm::{execute_tx, Execution, ParEvm, TxFailure},
+    Shared,
+};
+use crate::{
+    error::ExecutionError,
+    evm::{BlockGas, DbError},
+    outcome::TxResult,
+};
+use crossbeam_utils::CachePadded;
+use lanes_state::StateSource;
+use parking_lot::Mutex;
+use std::{
+    sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering},
+    time::{Duration, Instant},
+};
+
+const PENDING: u8 = 0;
+const EXECUTED: u8 = 2;
+const COMMITTED: u8 = 3;
+
+/// The latest incarnation of one transaction.
+#[derive(Debug, Default)]
+struct TxData {
+    execution: Option<Execution>,
+    reads: Vec<Read>,
+    written: Vec<Location>,
+}
+
+#[derive(Debug)]
+struct TxSlot {
+    status: AtomicU8,
+    data: Mutex<TxData>,
+}
+
+/// State owned by the commit-lock holder.
+#[derive(Debug)]
+struct CommitState {
+    next: TxIdx,
+    gas: BlockGas,
+    results: Vec<TxResult>,
+}
+
+/// Counters one worker keeps for the block's statistics.
+#[derive(Debug, Default)]
+pub(crate) struct WorkerStats {
+    pub(crate) executions: usize,
+    pub(crate) reexecutions: usize,
+    pub(crate) validation_failures: usize,
+    pub(crate) execute_time: Duration,
+    pub(crate) validate_time: Duration,
+}
+
+/// The shared scheduling state of one block.
+#[derive(Debug)]
+pub(crate) struct Scheduler {
+    next_exec: CachePadded<AtomicUsize>,
+    done: CachePadded<AtomicBool>,
+    failed: AtomicBool,
+    fatal: Mutex<Option<ExecutionError>>,
+    slots: Box<[TxSlot]>,
+    commit: CachePadded<Mutex<CommitState>>,
+}
+
+impl Scheduler {
+    pub(crate) fn new(transactions: usize) -> Self {
+        Self {
+            next_exec: CachePadded::new(AtomicUsize::new(0)),
+            done: CachePadded::new(AtomicBool::new(transactions == 0)),
+            failed: AtomicBool::new(false),
+            fatal: Mutex::new(None),
+            slots: (0..transactions)
+                .map(|_| TxSlot { status: AtomicU8::new(PENDING), data: Mutex::default() })
+                .collect(),
+            commit: CachePadded::new(Mutex::new(CommitState {
+                next: 0,
+                gas: BlockGas::default(),
+                results: Vec::with_capacity(transactions),
+            })),
+        }
+    }
+
+    /// The block's outcome once every worker has returned.
+    pub(crate) fn finish(self) -> Result<(Vec<TxResult>, BlockGas), ExecutionError> {
+        if let Some(error) = self.fatal.into_inner() {
+            return Err(error);
+        }
+        let commit = CachePadded::into_inner(self.commit).into_inner();
+        if commit.next != self.slots.len() {
+            return Err(ExecutionError::Invariant("workers stopped before every commit"));
+        }
+        Ok((commit.results, commit.gas))
+    }
+
+    fn fail(&self, error: ExecutionError) {
+        let mut fatal = self.fatal.lock();
+        if fatal.is_none() {
+            *fatal = Some(error);
+        }
+        self.failed.store(true, Ordering::Release);
+    }
+
+    /// The loop every worker runs until the block is committed or has failed.
+    pub(crate) fn run_worker<'a, S: StateSource + ?Sized>(
+        &self,
+        shared: &'a Shared<'a, S>,
+        evm: &mut ParEvm<'a, S>,
+        stats: &mut WorkerStats,
+    ) {
+        let mut writes = WriteSet::default();
+        let backoff = crossbeam_utils::Backoff::new();
+        let n = self.slots.len();
+        loop {
+            if self.failed.load(Ordering::Acquire) || self.done.load(Ordering::Acquire) {
+                return;
+            }
+            if let Some(mut commit) = self.commit.try_lock() {
+                match self.commit_ready(&mut commit, shared, evm, &mut writes, stats) {
+                    Ok(true) => {
+                        self.done.store(true, Ordering::Release);
+                        return;
+                    }
+                    Ok(false) => {}
+                    Err(error) => {
+                        self.fail(error);
+                        return;
+                    }
+                }
+            }
+            let index = self.next_exec.fetch_add(1, Ordering::Relaxed);
+            if index < n {
+                self.execute(index, shared, evm, &mut writes, stats);
+                backoff.reset();
+            } else {
+                backoff.snooze();
+            }
+        }
+    }
+
+    /// Executes `index` and publishes the incarnation.
+    fn execute<'a, S: StateSource + ?Sized>(
+        &self,
+        index: TxIdx,
+        shared: &'a Shared<'a, S>,
+        evm: &mut ParEvm<'a, S>,
+        writes: &mut WriteSet,
+        stats: &mut WorkerStats,
+    ) {
+        let slot = &self.slots[index];
+        let mut data = slot.data.lock();
+        self.run_incarnation(index, &mut data, shared, evm, writes, stats);
+        drop(data);
+        slot.status.store(EXECUTED, Ordering::Release);
+    }
+
+    fn run_incarnation<'a, S: StateSource + ?Sized>(
+        &self,
+        index: TxIdx,
+        data: &mut TxData,
+        shared: &'a Shared<'a, S>,
+        evm: &mut ParEvm<'a, S>,
+        writes: &mut WriteSet,
+        stats: &mut WorkerStats,
+    ) {
+        let started = Instant::now();
+        let execution = execute_tx(evm, index, &shared.block.transactions[index], writes);
+        shared.mv.publish(index, writes, &mut data.written);
+        std::mem::swap(&mut data.reads, &mut evm.ctx.journaled_state.database.reads);
+        data.execution = Some(execution);
+        stats.executions += 1;
+        stats.execute_time += started.elapsed();
+    }
+
+    /// Commits as many transactions as are ready, in order. Returns whether all are committed.
+    fn commit_ready<'a, S: StateSource + ?Sized>(
+        &self,
+        commit: &mut CommitState,
+        shared: &'a Shared<'a, S>,
+        evm: &mut ParEvm<'a, S>,
+        writes: &mut WriteSet,
+        stats: &mut WorkerStats,
+    ) -> Result<bool, ExecutionError> {
+        let context = &shared.block.context;
+        loop {
+            let j = commit.next;
+            if j == self.slots.len() {
+                return Ok(true);
+            }
+            let slot = &self.slots[j];
+            if slot.status.load(Ordering::Acquire) != EXECUTED {
+                return Ok(false);
+            }
+            let tx = &shared.block.transactions[j];
+            let mut data = slot.data.lock();
+            let result = match commit.gas.check(context, tx) {
+                Err(invalid) => {
+                    // Invalid for this block whatever it did: it must have written nothing.
+                    shared.mv.retract_all(j, &mut data.written);
+                    data.execution = None;
+                    Err(invalid)
+                }
+                Ok(()) => {
+                    let started = Instant::now();
+                    let valid =
+                        validate(&shared.mv, shared.source, j, &data.reads).map_err(|e| match e {
+                            DbError::Source(source) => ExecutionError::State { tx: j, source },
+                            DbError::MissingBlockHash(number) => {
+                                ExecutionError::MissingBlockHash { tx: j, number }
+                            }
+                        })?;
+                    stats.validate_time += started.elapsed();
+                    if !valid {
+                        stats.validation_failures += 1;
+                        stats.reexecutions += 1;
+                        self.run_incarnation(j, &mut data, shared, evm, writes, stats);
+                    }
+                    match data.execution.take() {
+                        None => return Err(ExecutionError::Invariant("executed without outcome")),
+                        Some(Ok(result)) => Ok(commit.gas.add(tx, result)),
+                        Some(Err(TxFailure::Invalid(invalid))) => Err(invalid),
+                        Some(Err(TxFailure::Fatal(error))) => return Err(error),
+                    }
+                }
+            };
+            commit.results.push(result);
+            slot.status.store(COMMITTED, Ordering::Release);
+            commit.next += 1;
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! The database one transaction incarnation executes against: reads go to the multi-version
+//! memory (and through it to the pre-block state) and are recorded for validation.
+
+use super::{
+    mv_memory::{MvMemory, SlotVersion, TxIdx},
+    Shared,
+};
+use crate::evm::DbError;
+use alloy_primitives::{Address, B256, U256};
+use lanes_state::StateSource;
+use revm::{bytecode::Bytecode, database_interface::Database, state::AccountInfo};
+
+/// What a transaction saw of an account: enough to tell whether its execution would change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct AccountView {
+    pub(crate) balance: U256,
+    pub(crate) nonce: u64,
+    pub(crate) code_hash: B256,
+}
+
+impl AccountView {
+    fn of(info: &Option<AccountInfo>) -> Option<Self> {
+        info.as_ref().map(|i| Self { balance: i.balance, nonce: i.nonce, code_hash: i.code_hash })
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.balance.is_zero() && self.nonce == 0 && self.code_hash == revm::primitives::KECCAK_EMPTY
+    }
+}
+
+/// One recorded read.
+#[derive(Clone, Debug)]
+pub(crate) enum Read {
+    /// An account read. Unless `balance_observed`, only existence, nonce, code and whether the
+    /// balance is zero mattered to the execution.
+    Account { address: Address, seen: Option<AccountView>, balance_observed: bool },
+    /// A storage slot read.
+    Storage { address: Address, slot: U256, value: U256 },
+}
+
+/// Whether two views of an account are the same for an execution that saw `old`.
+fn same_view(old: &Option<AccountView>, new: &Option<AccountView>, balance_observed: bool) -> bool {
+    match (old, new) {
+        (None, None) => true,
+        (Some(a), Some(b)) => {
+            a.nonce == b.nonce
+                && a.code_hash == b.code_hash
+                && a.balance.is_zero() == b.balance.is_zero()
+                && (!balance_observed || a.balance == b.balance)
+        }
+        _ => false,
+    }
+}
+
+/// The pre-block value of an account, with its code filled in.
+pub(crate) fn base_account<S: StateSource + ?Sized>(
+    source: &S,
+    address: Address,
+) -> Result<Option<AccountInfo>, DbError> {
+    let mut account = source.account(address).map_err(DbError::Source)?;
+    if let Some(info) = account.as_mut() {
+        if info.code.is_none() {
+            info.code = Some(source.code(info.code_hash).map_err(DbError::Source)?);
+        }
+    }
+    Ok(account)
+}
+
+/// Reads `address` as transaction `tx` sees it.
+pub(crate) fn read_account<S: StateSource + ?Sized>(
+    mv: &MvMemory,
+    source: &S,
+    address: Address,
+    tx: TxIdx,
+) -> Result<Option<AccountInfo>, DbError> {
+    mv.read_account(address, tx, || base_account(source, address))
+}
+
+/// Reads a slot as transaction `tx` sees it.
+pub(crate) fn read_slot<S: StateSource + ?Sized>(
+    mv: &MvMemory,
+    source: &S,
+    address: Address,
+    slot: U256,
+    tx: TxIdx,
+) -> Result<U256, DbError> {
+    match mv.read_slot(address, slot, tx) {
+        SlotVersion::Written(value) => Ok(value),
+        SlotVersion::Base => source.storage(address, slot).map_err(DbError::Source),
+    }
+}
+
+/// Whether every read of `reads` still returns what transaction `tx` saw.
+pub(crate) fn validate<S: StateSource + ?Sized>(
+    mv: &MvMemory,
+    source: &S,
+    tx: TxIdx,
+    reads: &[Read],
+) -> Result<bool, DbError> {
+    for read in reads {
+        let same = match read {
+            Read::Account { address, seen, balance_observed } => {
+                let now = read_account(mv, source, *address, tx)?;
+                same_view(seen, &AccountView::of(&now), *balance_observed)
+            }
+            Read::Storage { address, slot, value } => {
+                read_slot(mv, source, *address, *slot, tx)? == *value
+            }
+        };
+        if !same {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// The revm database of one worker. Between transactions it is reset with [`TxDb::begin`].
+#[derive(Debug)]
+pub(crate) struct TxDb<'a, S: ?Sized> {
+    pub(crate) shared: &'a Shared<'a, S>,
+    pub(crate) tx: TxIdx,
+    /// Reads in the order they happened.
+    pub(crate) reads: Vec<Read>,
+    /// Accounts whose balance the execution looked at (BALANCE, SELFBALANCE, value sent).
+    pub(crate) observed: Vec<Address>,
+    /// The fee owed to the beneficiary when the transaction never loaded it.
+    pub(crate) deferred_fee: Option<U256>,
+}
+
+impl<'a, S: StateSource + ?Sized> TxDb<'a, S> {
+    pub(crate) fn new(shared: &'a Shared<'a, S>) -> Self {
+        Self { shared, tx: 0, reads: Vec::new(), observed: Vec::new(), deferred_fee: None }
+    }
+
+    /// Prepares for executing transaction `tx`.
+    pub(crate) fn begin(&mut self, tx: TxIdx) {
+        self.tx = tx;
+        self.reads.clear();
+        self.observed.clear();
+        self.deferred_fee = None;
+    }
+
+    /// Records that the execution looked at the balance of `address`.
+    pub(crate) fn observe_balance(&mut self, address: Address) {
+        self.observed.push(address);
+    }
+
+    /// What the execution saw of `address`, if it read it.
+    pub(crate) fn seen(&self, address: &Address) -> Option<&Option<AccountView>> {
+        self.reads.iter().find_map(|r| match r {
+            Read::Account { address: a, seen, .. } if a == address => Some(seen),
+            _ => None,
+        })
+    }
+
+    /// Marks the account reads whose balance was observed; called when execution ends.
+    pub(crate) fn seal_reads(&mut self) {
+        if self.observed.is_empty() {
+            return;
+        }
+        for read in &mut self.reads {
+            if let Read::Account { address, balance_observed, .. } = read {
+                if self.observed.contains(address) {
+                    *balance_observed = true;
+                }
+            }
+        }
+    }
+}
+
+impl<S: StateSource + ?Sized> Database for TxDb<'_, S> {
+    type Error = DbError;
+
+    fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, DbError> {
+        let value = read_account(&self.shared.mv, self.shared.source, address, self.tx)?;
+        self.reads.push(Read::Account {
+            address,
+            seen: AccountView::of(&value),
+            balance_observed: false,
+        });
+        Ok(value)
+    }
+
+    fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, DbError> {
+        // Accounts always come with their code (see `base_account` and the writes), so revm
+        // only asks for code here in corner cases; code is immutable per hash.
+        self.shared.source.code(code_hash).map_err(DbError::Source)
+    }
+
+    fn storage(&mut self, address: Address, index: U256) -> Result<U256, DbError> {
+        let value = read_slot(&self.shared.mv, self.shared.source, address, index, self.tx)?;
+        self.reads.push(Read::Storage { address, slot: index, value });
+        Ok(value)
+    }
+
+    fn block_hash(&mut self, number: u64) -> Result<B256, DbError> {
+        self.shared.block.context.block_hashes.get(number).ok_or(DbError::MissingBlockHash(number))
+    }
+}

@@ -1,0 +1,288 @@
+//! One transaction incarnation on revm: the EVM a worker keeps for the whole block, the two
+//! changes Lanes makes to revm's behaviour, and how the journal becomes a [`WriteSet`].
+//!
+//! The two changes, both invisible in the results:
+//! - **Deferred beneficiary fee.** When a transaction never loaded the beneficiary, the fee is
+//!   not added inside the transaction (that would make every transaction read and write the
+//!   beneficiary) but written as a [`AccountWrite::Credit`], folded in order on read.
+//! - **Balance observation hooks.** `BALANCE`, `SELFBALANCE`, value-bearing `CALL`, `CALLCODE`,
+//!   `CREATE`, `CREATE2` and `SELFDESTRUCT` record whose balance the execution looked at.
+//!   An account whose balance was not looked at and only grew is written as a credit, so
+//!   payments to one recipient do not conflict.
+
+use super::{
+    mv_memory::{AccountWrite, TxIdx, WriteSet},
+    tx_db::{AccountView, TxDb},
+};
+use crate::{
+    error::ExecutionError,
+    evm::{changed_slots, classify_error, AccountEffect, DbError},
+    outcome::InvalidTx,
+    panic_message,
+};
+use alloy_primitives::{Address, U256};
+use lanes_state::StateSource;
+use revm::{
+    bytecode::opcode,
+    context::{BlockEnv, CfgEnv, TxEnv},
+    context_interface::{
+        result::{EVMError, ExecutionResult, HaltReason, InvalidTransaction},
+        LocalContextTr, Transaction,
+    },
+    handler::{post_execution, EvmTr, FrameResult, Handler, MainnetEvm},
+    interpreter::{
+        instructions::{contract, host},
+        interpreter::EthInterpreter,
+        Instruction, InstructionContext, InstructionExecResult,
+    },
+    primitives::hardfork::SpecId,
+    state::EvmState,
+    Context, ExecuteEvm, Journal, MainBuilder,
+};
+use std::{
+    marker::PhantomData,
+    panic::{catch_unwind, AssertUnwindSafe},
+};
+
+/// The revm context of a parallel worker.
+pub(crate) type ParCtx<'a, S> =
+    Context<&'a BlockEnv, &'a TxEnv, CfgEnv, TxDb<'a, S>, Journal<TxDb<'a, S>>, ()>;
+
+/// The revm EVM of a parallel worker.
+pub(crate) type ParEvm<'a, S> = MainnetEvm<ParCtx<'a, S>>;
+
+/// Why a transaction incarnation produced no outcome.
+#[derive(Debug)]
+pub(crate) enum TxFailure {
+    /// The transaction is invalid (if its reads hold).
+    Invalid(InvalidTx),
+    /// The block cannot execute (if its reads hold).
+    Fatal(ExecutionError),
+}
+
+/// What one incarnation produced.
+pub(crate) type Execution = Result<ExecutionResult<HaltReason>, TxFailure>;
+
+fn observe<S: StateSource + ?Sized>(host: &mut ParCtx<'_, S>, address: Address) {
+    host.journaled_state.database.observe_balance(address);
+}
+
+fn stack_address(ctx: &InstructionContext<'_, impl ?Sized, EthInterpreter>, n: usize) -> Option<Address> {
+    ctx.interpreter.stack.peek(n).ok().map(|word| Address::from_word(word.into()))
+}
+
+fn stack_is_nonzero(ctx: &InstructionContext<'_, impl ?Sized, EthInterpreter>, n: usize) -> bool {
+    ctx.interpreter.stack.peek(n).is_ok_and(|word| !word.is_zero())
+}
+
+fn hook_balance<S: StateSource + ?Sized>(
+    ctx: InstructionContext<'_, ParCtx<'_, S>, EthInterpreter>,
+) -> InstructionExecResult {
+    if let Some(address) = stack_address(&ctx, 0) {
+        observe(ctx.host, address);
+    }
+    host::balance(ctx)
+}
+
+fn hook_selfbalance<S: StateSource + ?Sized>(
+    ctx: InstructionContext<'_, ParCtx<'_, S>, EthInterpreter>,
+) -> InstructionExecResult {
+    observe(ctx.host, ctx.interpreter.input.target_address);
+    host::selfbalance(ctx)
+}
+
+fn hook_selfdestruct<S: StateSource + ?Sized>(
+    ctx: InstructionContext<'_, ParCtx<'_, S>, EthInterpreter>,
+) -> InstructionExecResult {
+    observe(ctx.host, ctx.interpreter.input.target_address);
+    host::selfdestruct(ctx)
+}
+
+fn hook_call<S: StateSource + ?Sized>(
+    ctx: InstructionContext<'_, ParCtx<'_, S>, EthInterpreter>,
+) -> InstructionExecResult {
+    if stack_is_nonzero(&ctx, 2) {
+        observe(ctx.host, ctx.interpreter.input.target_address);
+    }
+    contract::call::<{ opcode::CALL }, _, _>(ctx)
+}
+
+fn hook_callcode<S: StateSource + ?Sized>(
+    ctx: InstructionContext<'_, ParCtx<'_, S>, EthInterpreter>,
+) -> InstructionExecResult {
+    if stack_is_nonzero(&ctx, 2) {
+        observe(ctx.host, ctx.interpreter.input.target_address);
+    }
+    contract::call::<{ opcode::CALLCODE }, _, _>(ctx)
+}
+
+fn hook_create<S: StateSource + ?Sized>(
+    ctx: InstructionContext<'_, ParCtx<'_, S>, EthInterpreter>,
+) -> InstructionExecResult {
+    if stack_is_nonzero(&ctx, 0) {
+        observe(ctx.host, ctx.interpreter.input.target_address);
+    }
+    contract::create::<false, _, _>(ctx)
+}
+
+fn hook_create2<S: StateSource + ?Sized>(
+    ctx: InstructionContext<'_, ParCtx<'_, S>, EthInterpreter>,
+) -> InstructionExecResult {
+    if stack_is_nonzero(&ctx, 0) {
+        observe(ctx.host, ctx.interpreter.input.target_address);
+    }
+    contract::create::<true, _, _>(ctx)
+}
+
+/// Builds a worker's EVM: mainnet revm with the balance observation hooks installed.
+pub(crate) fn build_evm<'a, S: StateSource + ?Sized>(
+    db: TxDb<'a, S>,
+    spec: SpecId,
+    cfg: CfgEnv,
+    header: &'a BlockEnv,
+    first_tx: &'a TxEnv,
+) -> ParEvm<'a, S> {
+    let mut evm =
+        Context::<BlockEnv, TxEnv, CfgEnv, _, Journal<_>, ()>::new(db, spec).with_cfg(cfg).with_block(header).with_tx(first_tx).build_mainnet();
+    let table = evm.instruction.instruction_table_mut();
+    table[opcode::BALANCE as usize] = Instruction::new(hook_balance::<S>);
+    table[opcode::SELFBALANCE as usize] = Instruction::new(hook_selfbalance::<S>);
+    table[opcode::SELFDESTRUCT as usize] = Instruction::new(hook_selfdestruct::<S>);
+    table[opcode::CALL as usize] = Instruction::new(hook_call::<S>);
+    table[opcode::CALLCODE as usize] = Instruction::new(hook_callcode::<S>);
+    table[opcode::CREATE as usize] = Instruction::new(hook_create::<S>);
+    table[opcode::CREATE2 as usize] = Instruction::new(hook_create2::<S>);
+    evm
+}
+
+/// revm's mainnet handler with the beneficiary's fee deferred when the transaction never
+/// loaded the beneficiary.
+struct ParHandler<'a, S: ?Sized>(PhantomData<&'a S>);
+
+impl<'a, S: StateSource + ?Sized> Handler for ParHandler<'a, S> {
+    type Evm = ParEvm<'a, S>;
+    type Error = EVMError<DbError, InvalidTransaction>;
+    type HaltReason = HaltReason;
+
+    fn reward_beneficiary(
+        &self,
+        evm: &mut Self::Evm,
+        exec_result: &mut FrameResult,
+    ) -> Result<(), Self::Error> {
+        let ctx = evm.ctx();
+        let beneficiary = ctx.block.beneficiary;
+        if ctx.journaled_state.inner.state.contains_key(&beneficiary) {
+            // The transaction loaded the beneficiary itself: pay exactly as revm does.
+            return post_execution::reward_beneficiary(ctx, exec_result.gas())
+                .map_err(From::from);
+        }
+        // Same arithmetic as `post_execution::reward_beneficiary`.
+        let gas = exec_result.gas();
+        let basefee = ctx.block.basefee as u128;
+        let effective_gas_price = ctx.tx.effective_gas_price(basefee);
+        let coinbase_gas_price = if ctx.cfg.spec.is_enabled_in(SpecId::LONDON) {
+            effective_gas_price.saturating_sub(basefee)
+        } else {
+            effective_gas_price
+        };
+        let effective_used = gas.used().saturating_sub(gas.reservoir());
+        ctx.journaled_state.database.deferred_fee =
+            Some(U256::from(coinbase_gas_price * effective_used as u128));
+        Ok(())
+    }
+}
+
+/// Runs transaction `index` on `evm` and fills `writes` with what it wrote.
+///
+/// On return the worker's database holds the incarnation's reads, sealed.
+pub(crate) fn execute_tx<'a, S: StateSource + ?Sized>(
+    evm: &mut ParEvm<'a, S>,
+    index: TxIdx,
+    tx: &'a TxEnv,
+    writes: &mut WriteSet,
+) -> Execution {
+    writes.clear();
+    {
+        let db = &mut evm.ctx.journaled_state.database;
+        db.begin(index);
+        // The sender pays for gas and value: its balance always matters.
+        db.observe_balance(tx.caller);
+    }
+    evm.ctx.tx = tx;
+    let run = catch_unwind(AssertUnwindSafe(|| ParHandler(PhantomData).run(evm)));
+    let state = evm.finalize();
+    evm.ctx.journaled_state.database.seal_reads();
+    match run {
+        Err(payload) => {
+            // revm may have been interrupted anywhere: reset what `catch_error` would.
+            evm.ctx.local.clear();
+            evm.frame_stack.clear();
+            Err(TxFailure::Fatal(ExecutionError::Panic {
+                tx: index,
+                message: panic_message(&payload),
+            }))
+        }
+        Ok(Err(error)) => Err(match classify_error(index, error) {
+            Ok(invalid) => TxFailure::Invalid(invalid),
+            Err(fatal) => TxFailure::Fatal(fatal),
+        }),
+        Ok(Ok(result)) => {
+            let db = &evm.ctx.journaled_state.database;
+            match extract_writes(&state, db, evm.ctx.block.beneficiary, writes) {
+                Ok(()) => Ok(result),
+                Err(fatal) => Err(TxFailure::Fatal(fatal)),
+            }
+        }
+    }
+}
+
+/// Turns a finished transaction's journal into its write set.
+fn extract_writes<S: StateSource + ?Sized>(
+    state: &EvmState,
+    db: &TxDb<'_, S>,
+    beneficiary: Address,
+    writes: &mut WriteSet,
+) -> Result<(), ExecutionError> {
+    for (address, account) in state {
+        let Some(effect) = AccountEffect::of(account) else { continue };
+        match effect {
+            AccountEffect::Destroyed => {
+                writes.accounts.push((*address, AccountWrite::Absolute(None)));
+                writes.wipes.push(*address);
+            }
+            AccountEffect::Created(info) => {
+                writes.accounts.push((*address, AccountWrite::Absolute(Some(info.clone()))));
+                writes.wipes.push(*address);
+                writes.storage.extend(changed_slots(account).map(|(k, v)| (*address, k, v)));
+            }
+            AccountEffect::Changed(info) => {
+                writes.storage.extend(changed_slots(account).map(|(k, v)| (*address, k, v)));
+                let Some(seen) = db.seen(address) else {
+                    return Err(ExecutionError::Invariant(
+                        "a changed account was never read from the database",
+                    ));
+                };
+                let now = AccountView { balance: info.balance, nonce: info.nonce, code_hash: info.code_hash };
+                match seen {
+                    Some(view) if *view == now => {}
+                    Some(view)
+                        if !db.observed.contains(address)
+                            && !view.is_empty()
+                            && view.nonce == now.nonce
+                            && view.code_hash == now.code_hash
+                            && now.balance > view.balance =>
+                    {
+                        writes
+                            .accounts
+                            .push((*address, AccountWrite::Credit(now.balance - view.balance)));
+                    }
+                    _ => writes.accounts.push((*address, AccountWrite::Absolute(Some(info.clone())))),
+                }
+            }
+        }
+    }
+    if let Some(fee) = db.deferred_fee {
+        writes.accounts.push((beneficiary, AccountWrite::Credit(fee)));
+    }
+    Ok(())
+}

@@ -1,0 +1,196 @@
+//! The sequential engine: plain revm, one transaction after the other. This is the oracle every
+//! other engine is checked against, so it stays as close to revm's own usage as possible.
+
+use crate::{
+    block::{Block, BlockHashes},
+    error::ExecutionError,
+    evm::{cfg_env, changed_slots, classify_error, AccountEffect, BlockGas, DbError},
+    outcome::{BlockOutput, EngineKind, ExecutionStats, TxResult},
+    panic_message,
+};
+use alloy_primitives::{map::HashMap, Address, B256, U256};
+use lanes_state::{changes::AccountState, AccountChange, StateChanges, StateSource};
+use revm::{
+    bytecode::Bytecode,
+    context::{BlockEnv, CfgEnv, TxEnv},
+    database_interface::{Database, DatabaseCommit},
+    primitives::{AddressMap, KECCAK_EMPTY},
+    state::{Account, AccountInfo},
+    Context, ExecuteCommitEvm, Journal, MainBuilder,
+};
+use std::{
+    panic::{catch_unwind, AssertUnwindSafe},
+    time::Instant,
+};
+
+/// Storage written during the block for one account.
+#[derive(Debug, Default)]
+struct StorageOverlay {
+    /// The account's storage was wiped: unlisted slots read as zero.
+    cleared: bool,
+    slots: HashMap<U256, U256>,
+}
+
+/// A revm database: the block's writes so far over the read-only pre-state.
+#[derive(Debug)]
+struct OverlayDb<'a, S: ?Sized> {
+    source: &'a S,
+    hashes: &'a BlockHashes,
+    accounts: HashMap<Address, Option<AccountInfo>>,
+    storage: HashMap<Address, StorageOverlay>,
+    codes: HashMap<B256, Bytecode>,
+}
+
+impl<S: StateSource + ?Sized> Database for OverlayDb<'_, S> {
+    type Error = DbError;
+
+    fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, DbError> {
+        if let Some(account) = self.accounts.get(&address) {
+            return Ok(account.clone());
+        }
+        let mut account = self.source.account(address).map_err(DbError::Source)?;
+        if let Some(info) = account.as_mut() {
+            if info.code.is_none() {
+                info.code = Some(self.source.code(info.code_hash).map_err(DbError::Source)?);
+            }
+        }
+        Ok(account)
+    }
+
+    fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, DbError> {
+        match self.codes.get(&code_hash) {
+            Some(code) => Ok(code.clone()),
+            None => self.source.code(code_hash).map_err(DbError::Source),
+        }
+    }
+
+    fn storage(&mut self, address: Address, index: U256) -> Result<U256, DbError> {
+        if let Some(overlay) = self.storage.get(&address) {
+            if let Some(value) = overlay.slots.get(&index) {
+                return Ok(*value);
+            }
+            if overlay.cleared {
+                return Ok(U256::ZERO);
+            }
+        }
+        self.source.storage(address, index).map_err(DbError::Source)
+    }
+
+    fn block_hash(&mut self, number: u64) -> Result<B256, DbError> {
+        self.hashes.get(number).ok_or(DbError::MissingBlockHash(number))
+    }
+}
+
+impl<S: StateSource + ?Sized> DatabaseCommit for OverlayDb<'_, S> {
+    fn commit(&mut self, changes: AddressMap<Account>) {
+        for (address, account) in &changes {
+            match AccountEffect::of(account) {
+                None => {}
+                Some(AccountEffect::Destroyed) => {
+                    self.accounts.insert(*address, None);
+                    let storage = self.storage.entry(*address).or_default();
+                    storage.cleared = true;
+                    storage.slots.clear();
+                }
+                Some(AccountEffect::Created(info)) => {
+                    self.remember_code(info);
+                    self.accounts.insert(*address, Some(info.clone()));
+                    let storage = self.storage.entry(*address).or_default();
+                    storage.cleared = true;
+                    storage.slots = changed_slots(account).collect();
+                }
+                Some(AccountEffect::Changed(info)) => {
+                    self.remember_code(info);
+                    self.accounts.insert(*address, Some(info.clone()));
+                    let slots = changed_slots(account);
+                    self.storage.entry(*address).or_default().slots.extend(slots);
+                }
+            }
+        }
+    }
+}
+
+impl<S: StateSource + ?Sized> OverlayDb<'_, S> {
+    fn remember_code(&mut self, info: &AccountInfo) {
+        if let Some(code) = &info.code {
+            if info.code_hash != KECCAK_EMPTY {
+                self.codes.entry(info.code_hash).or_insert_with(|| code.clone());
+            }
+        }
+    }
+
+    /// The canonical state changes of everything committed so far.
+    fn into_changes(mut self) -> Result<StateChanges, ExecutionError> {
+        let mut changes = StateChanges::default();
+        for (address, info) in std::mem::take(&mut self.accounts) {
+            let storage = self.storage.remove(&address).unwrap_or_default();
+            let code = info.as_ref().and_then(|i| i.code.clone()).filter(|c| !c.is_empty());
+            let change = AccountChange {
+                info: info.as_ref().map(AccountState::from),
+                code,
+                storage_cleared: storage.cleared,
+                storage: storage.slots.into_iter().collect(),
+            };
+            changes
+                .insert_canonical(self.source, address, change)
+                .map_err(|source| ExecutionError::StateAfterBlock { source })?;
+        }
+        Ok(changes)
+    }
+}
+
+/// Executes `block` on `source` with plain revm, one transaction after the other.
+pub fn execute_sequential<S: StateSource + ?Sized>(
+    block: &Block,
+    source: &S,
+) -> Result<BlockOutput, ExecutionError> {
+    let mut stats = ExecutionStats::new(EngineKind::Sequential);
+    let mut results: Vec<TxResult> = Vec::with_capacity(block.transactions.len());
+    let mut gas = BlockGas::default();
+    let db = OverlayDb {
+        source,
+        hashes: &block.context.block_hashes,
+        accounts: HashMap::default(),
+        storage: HashMap::default(),
+        codes: HashMap::default(),
+    };
+    let started = Instant::now();
+    let db = match block.transactions.first() {
+        None => db,
+        Some(first) => {
+            let mut evm = Context::<BlockEnv, TxEnv, CfgEnv, _, Journal<_>, ()>::new(db, block.context.spec)
+                .with_cfg(cfg_env(&block.context))
+                .with_block(&block.context.header)
+                .with_tx(first)
+                .build_mainnet();
+            for (index, tx) in block.transactions.iter().enumerate() {
+                if let Err(invalid) = gas.check(&block.context, tx) {
+                    results.push(Err(invalid));
+                    continue;
+                }
+                stats.executions += 1;
+                let outcome = catch_unwind(AssertUnwindSafe(|| evm.transact_commit(tx)))
+                    .map_err(|payload| ExecutionError::Panic {
+                        tx: index,
+                        message: panic_message(&payload),
+                    })?;
+                match outcome {
+                    Ok(result) => results.push(Ok(gas.add(tx, result))),
+                    Err(error) => results.push(Err(classify_error(index, error)?)),
+                }
+            }
+            evm.ctx.journaled_state.database
+        }
+    };
+    stats.execute_time = started.elapsed();
+    let finalize = Instant::now();
+    let changes = db.into_changes()?;
+    stats.finalize_time = finalize.elapsed();
+    Ok(BlockOutput {
+        results,
+        changes,
+        gas_used: gas.gas_used,
+        blob_gas_used: gas.blob_gas_used,
+        stats,
+    })
+}

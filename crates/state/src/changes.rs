@@ -1,0 +1,147 @@
+//! What a block did to the state: the accounts and slots whose value differs from before.
+//!
+//! [`StateChanges`] is canonical: two correct executions of the same block on the same
+//! [`StateSource`] produce equal values, whatever engine ran them. That is what the differential
+//! tests compare. An account appears only when something about it differs from the pre-state;
+//! a slot appears only when its value differs from what it was (or from zero after a wipe).
+
+use crate::source::{SourceError, StateSource};
+use alloy_primitives::{Address, B256, U256};
+use revm::{bytecode::Bytecode, primitives::KECCAK_EMPTY};
+use std::collections::BTreeMap;
+
+/// The plain value of an account, without code or storage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AccountState {
+    /// Balance in wei.
+    pub balance: U256,
+    /// Nonce.
+    pub nonce: u64,
+    /// keccak256 of the account's code ([`KECCAK_EMPTY`] when it has none).
+    pub code_hash: B256,
+}
+
+impl AccountState {
+    /// Whether the account is empty in the sense of EIP-161 (no balance, nonce or code).
+    pub fn is_empty(&self) -> bool {
+        self.balance.is_zero() && self.nonce == 0 && self.code_hash == KECCAK_EMPTY
+    }
+}
+
+impl From<&revm::state::AccountInfo> for AccountState {
+    fn from(info: &revm::state::AccountInfo) -> Self {
+        Self { balance: info.balance, nonce: info.nonce, code_hash: info.code_hash }
+    }
+}
+
+/// How one account differs after the block.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AccountChange {
+    /// The account after the block; `None` when it does not exist after the block.
+    pub info: Option<AccountState>,
+    /// The code of `info.code_hash`, when the block gave the account new code.
+    pub code: Option<Bytecode>,
+    /// The account's storage was wiped during the block (self-destruct or re-creation): every
+    /// slot not listed in `storage` is zero afterwards.
+    pub storage_cleared: bool,
+    /// Slots whose value after the block differs from before (or from zero after a wipe).
+    pub storage: BTreeMap<U256, U256>,
+}
+
+/// All account changes of a block, ordered by address.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StateChanges {
+    /// Changed accounts, ordered by address.
+    pub accounts: BTreeMap<Address, AccountChange>,
+}
+
+impl StateChanges {
+    /// Number of changed accounts.
+    pub fn len(&self) -> usize {
+        self.accounts.len()
+    }
+
+    /// Whether the block changed nothing.
+    pub fn is_empty(&self) -> bool {
+        self.accounts.is_empty()
+    }
+
+    /// Number of changed storage slots over all accounts.
+    pub fn slot_count(&self) -> usize {
+        self.accounts.values().map(|a| a.storage.len()).sum()
+    }
+
+    /// Adds the final state of `address`, dropping whatever equals the pre-state in `source`,
+    /// so that the result is canonical. An account equal to its pre-state is not added.
+    pub fn insert_canonical<S: StateSource + ?Sized>(
+        &mut self,
+        source: &S,
+        address: Address,
+        mut change: AccountChange,
+    ) -> Result<(), SourceError> {
+        let before = source.account(address)?.as_ref().map(AccountState::from);
+        if change.storage_cleared && !source.has_storage(address)? {
+            // Wiping storage that was empty is no change at all.
+            change.storage_cleared = false;
+        }
+        if change.storage_cleared {
+            change.storage.retain(|_, value| !value.is_zero());
+        } else {
+            let mut kept = BTreeMap::new();
+            for (slot, value) in std::mem::take(&mut change.storage) {
+                if source.storage(address, slot)? != value {
+                    kept.insert(slot, value);
+                }
+            }
+            change.storage = kept;
+        }
+        if change.info.map(|i| i.code_hash) == before.map(|i| i.code_hash) {
+            change.code = None;
+        }
+        if change.info != before || change.storage_cleared || !change.storage.is_empty() {
+            self.accounts.insert(address, change);
+        }
+        Ok(())
+    }
+
+    /// Describes the first difference between `self` and `other`, or `None` if they are equal.
+    pub fn first_difference(&self, other: &Self) -> Option<String> {
+        let addresses: std::collections::BTreeSet<_> =
+            self.accounts.keys().chain(other.accounts.keys()).collect();
+        for address in addresses {
+            match (self.accounts.get(address), other.accounts.get(address)) {
+                (Some(a), Some(b)) if a == b => {}
+                (Some(a), Some(b)) => {
+                    if a.info != b.info {
+                        return Some(format!("account {address}: {:?} vs {:?}", a.info, b.info));
+                    }
+                    if a.storage_cleared != b.storage_cleared {
+                        return Some(format!(
+                            "account {address}: storage cleared {} vs {}",
+                            a.storage_cleared, b.storage_cleared
+                        ));
+                    }
+                    let slots: std::collections::BTreeSet<_> =
+                        a.storage.keys().chain(b.storage.keys()).collect();
+                    for slot in slots {
+                        let (x, y) = (a.storage.get(slot), b.storage.get(slot));
+                        if x != y {
+                            return Some(format!(
+                                "account {address} slot {slot:#x}: {x:?} vs {y:?}"
+                            ));
+                        }
+                    }
+                    return Some(format!("account {address}: code differs"));
+                }
+                (a, b) => {
+                    return Some(format!(
+                        "account {address}: {} vs {}",
+                        if a.is_some() { "changed" } else { "unchanged" },
+                        if b.is_some() { "changed" } else { "unchanged" }
+                    ))
+                }
+            }
+        }
+        None
+    }
+}
