@@ -1,0 +1,51 @@
+//! `lanes`: the Lanes command line.
+//!
+//! - `lanes statetest <PATH>...`: run Ethereum state tests through the parallel engine.
+//! - `lanes replay <PATH>...`: replay mainnet blocks sequentially and in parallel, check them
+//!   against their headers and against each other, and print the speedups.
+
+mod replay;
+mod sample;
+mod statetest;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Lanes: a parallel EVM execution layer.
+#[derive(Debug, Parser)]
+#[command(name = "lanes", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run state-test JSON files (directories are walked) through the parallel engine.
+    Statetest(statetest::Args),
+    /// Replay mainnet block folders sequentially and in parallel and compare.
+    Replay(replay::Args),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let ok = match cli.command {
+        Command::Statetest(args) => statetest::run(args),
+        Command::Replay(args) => replay::run(args),
+    };
+    match ok {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! `lanes replay`: mainnet blocks, sequentially and in parallel, checked against their headers
+//! and against each other, with the speedup of each.
+
+use alloy_primitives::B256;
+use lanes_executor::{execute, BlockOutput, Engine};
+use lanes_fixtures::{
+    mainnet::{MainnetBlock, MainnetFolder},
+    receipts,
+};
+use revm::primitives::hardfork::SpecId;
+use std::{path::PathBuf, time::Instant};
+
+/// Arguments of `lanes replay`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Mainnet fixture folders, or `blocks/<number>` folders inside one.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Worker threads of the parallel engine.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Timed runs of each engine per block (after one warm-up); the median is reported.
+    #[arg(long, default_value_t = 3)]
+    samples: usize,
+}
+
+/// Runs `engine` on `block` `samples` times after a warm-up; returns the first output and the
+/// median time in milliseconds.
+fn timed(engine: Engine, block: &MainnetBlock, samples: usize) -> Result<(BlockOutput, f64), String> {
+    let run = || execute(engine, &block.block, &block.state).map_err(|e| e.to_string());
+    let output = run()?;
+    let mut times = Vec::with_capacity(samples.max(1));
+    for _ in 0..samples.max(1) {
+        let started = Instant::now();
+        let again = run()?;
+        times.push(started.elapsed().as_secs_f64() * 1e3);
+        if !again.same_result(&output) {
+            return Err("two runs of the same engine differ".into());
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    Ok((output, times[times.len() / 2]))
+}
+
+/// Checks the sequential output against the header; `Err` names the first difference.
+fn check_header(block: &MainnetBlock, output: &BlockOutput) -> Result<(), String> {
+    let header = &block.rpc.header;
+    let mut outcomes = Vec::with_capacity(output.results.len());
+    for (i, result) in output.results.iter().enumerate() {
+        match result {
+            Ok(outcome) => outcomes.push(outcome),
+            Err(invalid) => return Err(format!("transaction {i} rejected: {invalid}")),
+        }
+    }
+    if output.gas_used != header.gas_used {
+        return Err(format!("gas used {} != header {}", output.gas_used, header.gas_used));
+    }
+    let bloom = receipts::logs_bloom(outcomes.iter().copied());
+    if bloom != header.logs_bloom {
+        return Err("logs bloom differs from the header".into());
+    }
+    if block.block.context.spec.is_enabled_in(SpecId::BYZANTIUM) {
+        let root: B256 =
+            receipts::receipts_root(block.tx_types.iter().copied().zip(outcomes.iter().copied()));
+        if root != header.receipts_root {
+            return Err(format!("receipts root {root} != header {}", header.receipts_root));
+        }
+    }
+    Ok(())
+}
+
+struct Row {
+    speedup: f64,
+    txs: usize,
+}
+
+/// Replays one block; prints its line and returns its speedup, or the reason it failed.
+fn replay_block(block: &MainnetBlock, args: &Args) -> Result<Row, String> {
+    let (sequential, seq_ms) = timed(Engine::Sequential, block, args.samples)?;
+    check_header(block, &sequential)?;
+    let (parallel, par_ms) = timed(Engine::Parallel { threads: args.threads }, block, args.samples)?;
+    if let Some(difference) = parallel.first_difference(&sequential) {
+        return Err(format!("parallel differs from sequential: {difference}"));
+    }
+    let speedup = if par_ms > 0.0 { seq_ms / par_ms } else { 1.0 };
+    println!(
+        "{:>9} {:<17} {:>5} {:>11} {:>9.2} {:>9.2} {:>7.2}x {:>6}  ok",
+        block.number,
+        block.fork,
+        block.block.transactions.len(),
+        sequential.gas_used,
+        seq_ms,
+        par_ms,
+        speedup,
+        parallel.stats.reexecutions,
+    );
+    Ok(Row { speedup, txs: block.block.transactions.len() })
+}
+
+/// Runs the command; `Ok(false)` when a block failed.
+pub(crate) fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
+    println!(
+        "{:>9} {:<17} {:>5} {:>11} {:>9} {:>9} {:>8} {:>6}  verdict",
+        "block", "fork", "txs", "gas", "seq ms", "par ms", "speedup", "reexec"
+    );
+    let started = Instant::now();
+    let mut rows = Vec::new();
+    let mut failed = 0usize;
+    for path in &args.paths {
+        let (folder, numbers) = match MainnetFolder::open(path) {
+            Ok(opened) => opened,
+            Err(error) => {
+                println!("FAIL {error}");
+                failed += 1;
+                continue;
+            }
+        };
+        for number in numbers {
+            let outcome = folder.load(number).map_err(|e| e.to_string()).and_then(|block| replay_block(&block, &args));
+            match outcome {
+                Ok(row) => rows.push(row),
+                Err(reason) => {
+                    println!("{number:>9} FAIL: {reason}");
+                    failed += 1;
+                }
+            }
+        }
+    }
+    let geomean = |rows: &[&Row]| {
+        if rows.is_empty() {
+            return f64::NAN;
+        }
+        (rows.iter().map(|r| r.speedup.ln()).sum::<f64>() / rows.len() as f64).exp()
+    };
+    let all: Vec<&Row> = rows.iter().collect();
+    let big: Vec<&Row> = rows.iter().filter(|r| r.txs >= 100).collect();
+    let worst = rows.iter().map(|r| r.speedup).fold(f64::INFINITY, f64::min);
+    println!(
+        "{} blocks, {} passed, {} failed; {} threads; speedup geomean {:.2}x (blocks with >= 100 txs: {:.2}x over {}), worst {:.2}x; {:.1} s",
+        rows.len() + failed,
+        rows.len(),
+        failed,
+        args.threads,
+        geomean(&all),
+        geomean(&big),
+        big.len(),
+        worst,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(failed == 0)
+}
