@@ -8,14 +8,26 @@ use crate::{
     error::ExecutionError,
     outcome::{InvalidTx, TxOutcome, TxStatus},
 };
-use alloy_primitives::U256;
+use alloy_primitives::{Address, U256};
 use lanes_state::SourceError;
 use revm::{
-    context::{CfgEnv, TxEnv},
-    context_interface::result::{EVMError, ExecutionResult, HaltReason, InvalidTransaction},
-    database_interface::DBErrorMarker,
-    primitives::{eip4844::GAS_PER_BLOB, hardfork::SpecId},
-    state::{Account, AccountInfo},
+    context::{CfgEnv, ContextError, TxEnv},
+    context_interface::{
+        result::{EVMError, ExecutionResult, HaltReason, InvalidTransaction},
+        ContextTr, JournalTr,
+    },
+    database_interface::{DBErrorMarker, Database},
+    handler::{
+        evm::{ContextDbError, FrameInitResult, FrameTr},
+        EthFrame, EvmTr, FrameInitOrResult, ItemOrResult,
+    },
+    interpreter::{
+        interpreter::EthInterpreter, interpreter_action::FrameInit, CreateInputs, FrameInput,
+    },
+    primitives::constants::CALL_STACK_LIMIT,
+    primitives::{eip4844::GAS_PER_BLOB, hardfork::SpecId, KECCAK_EMPTY},
+    context::FrameStack,
+    state::{Account, AccountInfo, EvmState},
 };
 
 /// The error type of the executors' revm databases.
@@ -156,4 +168,136 @@ impl<'a> AccountEffect<'a> {
 /// The slots of `account` whose value the transaction changed.
 pub(crate) fn changed_slots(account: &Account) -> impl Iterator<Item = (U256, U256)> + '_ {
     account.storage.iter().filter(|(_, s)| s.is_changed()).map(|(k, s)| (*k, s.present_value))
+}
+
+/// A revm database that can tell whether an account has storage right now (EIP-7610).
+pub(crate) trait StorageProbe {
+    /// Whether `address` has non-zero storage, as the current transaction sees the state.
+    fn has_storage(&mut self, address: Address) -> Result<bool, DbError>;
+}
+
+/// revm's EVM with EIP-7610 added: creating a contract at an address that has no code and no
+/// nonce but has storage is a collision. revm 43 only checks code and nonce (the case cannot
+/// arise on mainnet after EIP-161, but Ethereum's tests cover it).
+///
+/// Before a create frame that would reach revm's collision check, the target is loaded (revm
+/// loads it at that point too) and, if it has storage, its nonce is set to 1 for the duration
+/// of the frame's initialisation so that revm's own check reports the collision with revm's
+/// own gas and nonce accounting; the nonce is put back before anything else runs.
+#[derive(Debug)]
+pub(crate) struct Eip7610<E>(pub(crate) E);
+
+impl<E> Eip7610<E>
+where
+    E: EvmTr<Frame = EthFrame<EthInterpreter>>,
+    <E::Context as ContextTr>::Db: StorageProbe,
+    <E::Context as ContextTr>::Journal: JournalTr<State = EvmState>,
+{
+    /// Loads the target of a create frame that gets as far as the collision check and, when
+    /// EIP-7610 makes it a collision, gives it a temporary nonce. Returns the target if so.
+    fn arm_collision(
+        &mut self,
+        depth: usize,
+        inputs: &CreateInputs,
+    ) -> Result<Option<Address>, ContextError<<<E::Context as ContextTr>::Db as Database>::Error>>
+    where
+        <<E::Context as ContextTr>::Db as Database>::Error: From<DbError>,
+    {
+        if depth > CALL_STACK_LIMIT as usize {
+            return Ok(None);
+        }
+        let ctx = self.0.ctx();
+        let journal = ctx.journal_mut();
+        let (balance, nonce) = {
+            let caller = journal.load_account(inputs.caller()).map_err(ContextError::Db)?;
+            (caller.data.info.balance, caller.data.info.nonce)
+        };
+        if balance < inputs.value() || nonce == u64::MAX {
+            return Ok(None);
+        }
+        let target = inputs.created_address(nonce);
+        let (empty_code, zero_nonce, created) = {
+            let account = journal.load_account(target).map_err(ContextError::Db)?;
+            let info = &account.data.info;
+            (info.code_hash == KECCAK_EMPTY, info.nonce == 0, account.data.is_created())
+        };
+        if !(empty_code && zero_nonce) || created {
+            return Ok(None);
+        }
+        let has_storage = journal.db_mut().has_storage(target).map_err(|e| ContextError::Db(e.into()))?;
+        if !has_storage {
+            return Ok(None);
+        }
+        if let Some(account) = journal.evm_state_mut().get_mut(&target) {
+            account.info.nonce = 1;
+        }
+        Ok(Some(target))
+    }
+}
+
+impl<E> EvmTr for Eip7610<E>
+where
+    E: EvmTr<Frame = EthFrame<EthInterpreter>>,
+    <E::Context as ContextTr>::Db: StorageProbe,
+    <E::Context as ContextTr>::Journal: JournalTr<State = EvmState>,
+    <<E::Context as ContextTr>::Db as Database>::Error: From<DbError>,
+{
+    type Context = E::Context;
+    type Instructions = E::Instructions;
+    type Precompiles = E::Precompiles;
+    type Frame = E::Frame;
+
+    fn all(
+        &self,
+    ) -> (&Self::Context, &Self::Instructions, &Self::Precompiles, &FrameStack<Self::Frame>) {
+        self.0.all()
+    }
+
+    fn all_mut(
+        &mut self,
+    ) -> (
+        &mut Self::Context,
+        &mut Self::Instructions,
+        &mut Self::Precompiles,
+        &mut FrameStack<Self::Frame>,
+    ) {
+        self.0.all_mut()
+    }
+
+    fn frame_init(
+        &mut self,
+        frame_input: FrameInit,
+    ) -> Result<FrameInitResult<'_, Self::Frame>, ContextDbError<Self::Context>> {
+        let armed = match &frame_input.frame_input {
+            FrameInput::Create(inputs) => self.arm_collision(frame_input.depth, inputs)?,
+            _ => None,
+        };
+        let Some(target) = armed else { return self.0.frame_init(frame_input) };
+        let result = match self.0.frame_init(frame_input)? {
+            ItemOrResult::Result(result) => Ok(result),
+            ItemOrResult::Item(_) => Err(()),
+        };
+        if let Some(account) = self.0.ctx().journal_mut().evm_state_mut().get_mut(&target) {
+            account.info.nonce = 0;
+        }
+        match result {
+            Ok(result) => Ok(ItemOrResult::Result(result)),
+            Err(()) => Err(ContextError::Custom(
+                "EIP-7610: revm did not report the armed create collision".into(),
+            )),
+        }
+    }
+
+    fn frame_run(
+        &mut self,
+    ) -> Result<FrameInitOrResult<Self::Frame>, ContextDbError<Self::Context>> {
+        self.0.frame_run()
+    }
+
+    fn frame_return_result(
+        &mut self,
+        result: <Self::Frame as FrameTr>::FrameResult,
+    ) -> Result<Option<<Self::Frame as FrameTr>::FrameResult>, ContextDbError<Self::Context>> {
+        self.0.frame_return_result(result)
+    }
 }

@@ -4,7 +4,10 @@
 use crate::{
     block::{Block, BlockHashes},
     error::ExecutionError,
-    evm::{cfg_env, changed_slots, classify_error, AccountEffect, BlockGas, DbError},
+    evm::{
+        cfg_env, changed_slots, classify_error, AccountEffect, BlockGas, DbError, Eip7610,
+        StorageProbe,
+    },
     outcome::{BlockOutput, EngineKind, ExecutionStats, TxResult},
     panic_message,
 };
@@ -16,7 +19,10 @@ use revm::{
     database_interface::{Database, DatabaseCommit},
     primitives::{AddressMap, KECCAK_EMPTY},
     state::{Account, AccountInfo},
-    Context, ExecuteCommitEvm, Journal, MainBuilder,
+    context_interface::result::{EVMError, InvalidTransaction},
+    handler::{EthFrame, Handler, MainnetEvm, MainnetHandler},
+    interpreter::interpreter::EthInterpreter,
+    Context, ExecuteEvm, Journal, MainBuilder,
 };
 use std::{
     panic::{catch_unwind, AssertUnwindSafe},
@@ -139,6 +145,27 @@ impl<S: StateSource + ?Sized> OverlayDb<'_, S> {
     }
 }
 
+/// revm's mainnet handler over revm's mainnet EVM (with EIP-7610).
+type SeqHandler<'a, S> = MainnetHandler<
+    Eip7610<MainnetEvm<Context<&'a BlockEnv, &'a TxEnv, CfgEnv, OverlayDb<'a, S>>>>,
+    EVMError<DbError, InvalidTransaction>,
+    EthFrame<EthInterpreter>,
+>;
+
+impl<S: StateSource + ?Sized> StorageProbe for OverlayDb<'_, S> {
+    fn has_storage(&mut self, address: Address) -> Result<bool, DbError> {
+        if let Some(overlay) = self.storage.get(&address) {
+            if overlay.slots.values().any(|v| !v.is_zero()) {
+                return Ok(true);
+            }
+            if overlay.cleared {
+                return Ok(false);
+            }
+        }
+        self.source.has_storage(address).map_err(DbError::Source)
+    }
+}
+
 /// Executes `block` on `source` with plain revm, one transaction after the other.
 pub fn execute_sequential<S: StateSource + ?Sized>(
     block: &Block,
@@ -158,28 +185,35 @@ pub fn execute_sequential<S: StateSource + ?Sized>(
     let db = match block.transactions.first() {
         None => db,
         Some(first) => {
-            let mut evm = Context::<BlockEnv, TxEnv, CfgEnv, _, Journal<_>, ()>::new(db, block.context.spec)
-                .with_cfg(cfg_env(&block.context))
-                .with_block(&block.context.header)
-                .with_tx(first)
-                .build_mainnet();
+            let mut evm = Eip7610(
+                Context::<BlockEnv, TxEnv, CfgEnv, _, Journal<_>, ()>::new(db, block.context.spec)
+                    .with_cfg(cfg_env(&block.context))
+                    .with_block(&block.context.header)
+                    .with_tx(first)
+                    .build_mainnet(),
+            );
             for (index, tx) in block.transactions.iter().enumerate() {
                 if let Err(invalid) = gas.check(&block.context, tx) {
                     results.push(Err(invalid));
                     continue;
                 }
                 stats.executions += 1;
-                let outcome = catch_unwind(AssertUnwindSafe(|| evm.transact_commit(tx)))
+                evm.0.ctx.tx = tx;
+                let outcome = catch_unwind(AssertUnwindSafe(|| SeqHandler::default().run(&mut evm)))
                     .map_err(|payload| ExecutionError::Panic {
                         tx: index,
                         message: panic_message(&payload),
                     })?;
+                let state = evm.0.finalize();
                 match outcome {
-                    Ok(result) => results.push(Ok(gas.add(tx, result))),
+                    Ok(result) => {
+                        evm.0.ctx.journaled_state.database.commit(state);
+                        results.push(Ok(gas.add(tx, result)));
+                    }
                     Err(error) => results.push(Err(classify_error(index, error)?)),
                 }
             }
-            evm.ctx.journaled_state.database
+            evm.0.ctx.journaled_state.database
         }
     };
     stats.execute_time = started.elapsed();

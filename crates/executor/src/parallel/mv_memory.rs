@@ -170,6 +170,12 @@ impl MvMemory {
         Ok(value)
     }
 
+    /// Whether a transaction below `tx` wiped the storage of `address`.
+    pub(crate) fn wiped_below(&self, address: Address, tx: TxIdx) -> bool {
+        let shard = self.accounts.shards[shard_of(&address, 0)].read();
+        shard.get(&address).is_some_and(|versions| versions.wipes.range(..tx).next_back().is_some())
+    }
+
     /// The latest version of slot `slot` of `address` below transaction `tx`.
     pub(crate) fn read_slot(&self, address: Address, slot: U256, tx: TxIdx) -> SlotVersion {
         let written = {

@@ -205,7 +205,7 @@ impl Scheduler {
         let started = Instant::now();
         let execution = execute_tx(evm, index, &shared.block.transactions[index], writes);
         shared.mv.publish(index, writes, &mut data.written);
-        std::mem::swap(&mut data.reads, &mut evm.ctx.journaled_state.database.reads);
+        std::mem::swap(&mut data.reads, &mut evm.0.ctx.journaled_state.database.reads);
         data.execution = Some(execution);
         stats.executions += 1;
         stats.execute_time += started.elapsed();

@@ -5,7 +5,7 @@ use super::{
     mv_memory::{MvMemory, SlotVersion, TxIdx},
     Shared,
 };
-use crate::evm::DbError;
+use crate::evm::{DbError, StorageProbe};
 use alloy_primitives::{Address, B256, U256};
 use lanes_state::StateSource;
 use revm::{bytecode::Bytecode, database_interface::Database, state::AccountInfo};
@@ -195,5 +195,15 @@ impl<S: StateSource + ?Sized> Database for TxDb<'_, S> {
 
     fn block_hash(&mut self, number: u64) -> Result<B256, DbError> {
         self.shared.block.context.block_hashes.get(number).ok_or(DbError::MissingBlockHash(number))
+    }
+}
+
+impl<S: StateSource + ?Sized> StorageProbe for TxDb<'_, S> {
+    fn has_storage(&mut self, address: Address) -> Result<bool, DbError> {
+        // An account without code cannot change its own storage, so for the accounts EIP-7610
+        // asks about only the pre-block storage and later wipes matter; a wipe always comes
+        // with an account write, which the account read of this execution validates.
+        Ok(!self.shared.mv.wiped_below(address, self.tx)
+            && self.shared.source.has_storage(address).map_err(DbError::Source)?)
     }
 }

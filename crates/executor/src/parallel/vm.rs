@@ -16,7 +16,7 @@ use super::{
 };
 use crate::{
     error::ExecutionError,
-    evm::{changed_slots, classify_error, AccountEffect, DbError},
+    evm::{changed_slots, classify_error, AccountEffect, DbError, Eip7610},
     outcome::InvalidTx,
     panic_message,
 };
@@ -48,8 +48,8 @@ use std::{
 pub(crate) type ParCtx<'a, S> =
     Context<&'a BlockEnv, &'a TxEnv, CfgEnv, TxDb<'a, S>, Journal<TxDb<'a, S>>, ()>;
 
-/// The revm EVM of a parallel worker.
-pub(crate) type ParEvm<'a, S> = MainnetEvm<ParCtx<'a, S>>;
+/// The revm EVM of a parallel worker, with EIP-7610.
+pub(crate) type ParEvm<'a, S> = Eip7610<MainnetEvm<ParCtx<'a, S>>>;
 
 /// Why a transaction incarnation produced no outcome.
 #[derive(Debug)]
@@ -142,8 +142,11 @@ pub(crate) fn build_evm<'a, S: StateSource + ?Sized>(
     header: &'a BlockEnv,
     first_tx: &'a TxEnv,
 ) -> ParEvm<'a, S> {
-    let mut evm =
-        Context::<BlockEnv, TxEnv, CfgEnv, _, Journal<_>, ()>::new(db, spec).with_cfg(cfg).with_block(header).with_tx(first_tx).build_mainnet();
+    let mut evm = Context::<BlockEnv, TxEnv, CfgEnv, _, Journal<_>, ()>::new(db, spec)
+        .with_cfg(cfg)
+        .with_block(header)
+        .with_tx(first_tx)
+        .build_mainnet();
     let table = evm.instruction.instruction_table_mut();
     table[opcode::BALANCE as usize] = Instruction::new(hook_balance::<S>);
     table[opcode::SELFBALANCE as usize] = Instruction::new(hook_selfbalance::<S>);
@@ -152,7 +155,7 @@ pub(crate) fn build_evm<'a, S: StateSource + ?Sized>(
     table[opcode::CALLCODE as usize] = Instruction::new(hook_callcode::<S>);
     table[opcode::CREATE as usize] = Instruction::new(hook_create::<S>);
     table[opcode::CREATE2 as usize] = Instruction::new(hook_create2::<S>);
-    evm
+    Eip7610(evm)
 }
 
 /// revm's mainnet handler with the beneficiary's fee deferred when the transaction never
@@ -203,20 +206,20 @@ pub(crate) fn execute_tx<'a, S: StateSource + ?Sized>(
 ) -> Execution {
     writes.clear();
     {
-        let db = &mut evm.ctx.journaled_state.database;
+        let db = &mut evm.0.ctx.journaled_state.database;
         db.begin(index);
         // The sender pays for gas and value: its balance always matters.
         db.observe_balance(tx.caller);
     }
-    evm.ctx.tx = tx;
+    evm.0.ctx.tx = tx;
     let run = catch_unwind(AssertUnwindSafe(|| ParHandler(PhantomData).run(evm)));
-    let state = evm.finalize();
-    evm.ctx.journaled_state.database.seal_reads();
+    let state = evm.0.finalize();
+    evm.0.ctx.journaled_state.database.seal_reads();
     match run {
         Err(payload) => {
             // revm may have been interrupted anywhere: reset what `catch_error` would.
-            evm.ctx.local.clear();
-            evm.frame_stack.clear();
+            evm.0.ctx.local.clear();
+            evm.0.frame_stack.clear();
             Err(TxFailure::Fatal(ExecutionError::Panic {
                 tx: index,
                 message: panic_message(&payload),
@@ -227,8 +230,8 @@ pub(crate) fn execute_tx<'a, S: StateSource + ?Sized>(
             Err(fatal) => TxFailure::Fatal(fatal),
         }),
         Ok(Ok(result)) => {
-            let db = &evm.ctx.journaled_state.database;
-            match extract_writes(&state, db, evm.ctx.block.beneficiary, writes) {
+            let db = &evm.0.ctx.journaled_state.database;
+            match extract_writes(&state, db, evm.0.ctx.block.beneficiary, writes) {
                 Ok(()) => Ok(result),
                 Err(fatal) => Err(TxFailure::Fatal(fatal)),
             }
