@@ -26,7 +26,11 @@ pub(crate) struct Args {
 
 /// Runs `engine` on `block` `samples` times after a warm-up; returns the first output and the
 /// median time in milliseconds.
-fn timed(engine: Engine, block: &MainnetBlock, samples: usize) -> Result<(BlockOutput, f64), String> {
+fn timed(
+    engine: Engine,
+    block: &MainnetBlock,
+    samples: usize,
+) -> Result<(BlockOutput, f64), String> {
     let run = || execute(engine, &block.block, &block.state).map_err(|e| e.to_string());
     let output = run()?;
     let mut times = Vec::with_capacity(samples.max(1));
@@ -78,7 +82,8 @@ struct Row {
 fn replay_block(block: &MainnetBlock, args: &Args) -> Result<Row, String> {
     let (sequential, seq_ms) = timed(Engine::Sequential, block, args.samples)?;
     check_header(block, &sequential)?;
-    let (parallel, par_ms) = timed(Engine::Parallel { threads: args.threads }, block, args.samples)?;
+    let (parallel, par_ms) =
+        timed(Engine::Parallel { threads: args.threads }, block, args.samples)?;
     if let Some(difference) = parallel.first_difference(&sequential) {
         return Err(format!("parallel differs from sequential: {difference}"));
     }
@@ -116,7 +121,10 @@ pub(crate) fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
             }
         };
         for number in numbers {
-            let outcome = folder.load(number).map_err(|e| e.to_string()).and_then(|block| replay_block(&block, &args));
+            let outcome = folder
+                .load(number)
+                .map_err(|e| e.to_string())
+                .and_then(|block| replay_block(&block, &args));
             match outcome {
                 Ok(row) => rows.push(row),
                 Err(reason) => {

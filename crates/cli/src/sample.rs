@@ -23,7 +23,8 @@ impl Sampler {
         let mut bytes = self.seed.to_be_bytes().to_vec();
         bytes.extend_from_slice(id.as_bytes());
         let hash = keccak256(&bytes);
-        let draw = u64::from_be_bytes(hash[..8].try_into().expect("8 bytes")) as f64 / u64::MAX as f64;
+        let draw =
+            u64::from_be_bytes(hash[..8].try_into().expect("8 bytes")) as f64 / u64::MAX as f64;
         draw < self.fraction
     }
 }

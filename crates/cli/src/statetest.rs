@@ -78,6 +78,7 @@ fn check(case: &StateTestCase, threads: usize) -> Result<(), String> {
     }
     let mut post = (*case.pre).clone();
     post.apply(&output.changes);
+    statetest::touch_coinbase(&mut post, block.context.header.beneficiary, block.context.spec);
     let root = post.state_root();
     if root != expected.state_root {
         return Err(format!("state root {root} != expected {}", expected.state_root));
@@ -90,7 +91,7 @@ fn run_file(path: &Path, args: &Args, sampler: &Sampler, progress: &ProgressBar)
     let file = match statetest::load(path) {
         Ok(file) => file,
         Err(error) => {
-            progress.println(format!("FAIL {error}"));
+            progress.suspend(|| println!("FAIL {error}"));
             tally.failed += 1;
             return tally;
         }
@@ -108,13 +109,15 @@ fn run_file(path: &Path, args: &Args, sampler: &Sampler, progress: &ProgressBar)
             Ok(()) => tally.passed += 1,
             Err(reason) => {
                 tally.failed += 1;
-                progress.println(format!(
-                    "FAIL {} :: {} [{} #{}]: {reason}",
-                    path.display(),
-                    case.name,
-                    case.fork,
-                    case.index
-                ));
+                progress.suspend(|| {
+                    println!(
+                        "FAIL {} :: {} [{} #{}]: {reason}",
+                        path.display(),
+                        case.name,
+                        case.fork,
+                        case.index
+                    )
+                });
             }
         }
     }
@@ -131,9 +134,7 @@ pub(crate) fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
     )?);
     let started = Instant::now();
     let total = Mutex::new(Tally::default());
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(args.jobs.unwrap_or(0))
-        .build()?;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(args.jobs.unwrap_or(0)).build()?;
     pool.install(|| {
         files.par_iter().for_each(|path| {
             let tally = run_file(path, &args, &sampler, &progress);

@@ -11,6 +11,7 @@ use crate::{
 use alloy_primitives::{Address, U256};
 use lanes_state::SourceError;
 use revm::{
+    context::FrameStack,
     context::{CfgEnv, ContextError, TxEnv},
     context_interface::{
         result::{EVMError, ExecutionResult, HaltReason, InvalidTransaction},
@@ -26,7 +27,6 @@ use revm::{
     },
     primitives::constants::CALL_STACK_LIMIT,
     primitives::{eip4844::GAS_PER_BLOB, hardfork::SpecId, KECCAK_EMPTY},
-    context::FrameStack,
     state::{Account, AccountInfo, EvmState},
 };
 
@@ -199,7 +199,7 @@ where
         &mut self,
         depth: usize,
         inputs: &CreateInputs,
-    ) -> Result<Option<Address>, ContextError<<<E::Context as ContextTr>::Db as Database>::Error>>
+    ) -> Result<Option<Address>, ContextDbError<E::Context>>
     where
         <<E::Context as ContextTr>::Db as Database>::Error: From<DbError>,
     {
@@ -224,7 +224,8 @@ where
         if !(empty_code && zero_nonce) || created {
             return Ok(None);
         }
-        let has_storage = journal.db_mut().has_storage(target).map_err(|e| ContextError::Db(e.into()))?;
+        let has_storage =
+            journal.db_mut().has_storage(target).map_err(|e| ContextError::Db(e.into()))?;
         if !has_storage {
             return Ok(None);
         }

@@ -152,11 +152,7 @@ impl BlockOutput {
     /// Describes the first difference from `other` (statistics aside), if any.
     pub fn first_difference(&self, other: &Self) -> Option<String> {
         if self.results.len() != other.results.len() {
-            return Some(format!(
-                "{} results vs {}",
-                self.results.len(),
-                other.results.len()
-            ));
+            return Some(format!("{} results vs {}", self.results.len(), other.results.len()));
         }
         for (i, (a, b)) in self.results.iter().zip(&other.results).enumerate() {
             if a != b {

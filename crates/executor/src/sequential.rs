@@ -16,12 +16,12 @@ use lanes_state::{changes::AccountState, AccountChange, StateChanges, StateSourc
 use revm::{
     bytecode::Bytecode,
     context::{BlockEnv, CfgEnv, TxEnv},
-    database_interface::{Database, DatabaseCommit},
-    primitives::{AddressMap, KECCAK_EMPTY},
-    state::{Account, AccountInfo},
     context_interface::result::{EVMError, InvalidTransaction},
+    database_interface::{Database, DatabaseCommit},
     handler::{EthFrame, Handler, MainnetEvm, MainnetHandler},
     interpreter::interpreter::EthInterpreter,
+    primitives::{AddressMap, KECCAK_EMPTY},
+    state::{Account, AccountInfo},
     Context, ExecuteEvm, Journal, MainBuilder,
 };
 use std::{
@@ -199,11 +199,12 @@ pub fn execute_sequential<S: StateSource + ?Sized>(
                 }
                 stats.executions += 1;
                 evm.0.ctx.tx = tx;
-                let outcome = catch_unwind(AssertUnwindSafe(|| SeqHandler::default().run(&mut evm)))
-                    .map_err(|payload| ExecutionError::Panic {
-                        tx: index,
-                        message: panic_message(&payload),
-                    })?;
+                let outcome =
+                    catch_unwind(AssertUnwindSafe(|| SeqHandler::default().run(&mut evm)))
+                        .map_err(|payload| ExecutionError::Panic {
+                            tx: index,
+                            message: panic_message(&payload),
+                        })?;
                 let state = evm.0.finalize();
                 match outcome {
                     Ok(result) => {

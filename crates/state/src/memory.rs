@@ -91,6 +91,11 @@ impl InMemoryState {
         self.accounts.get_mut(address)
     }
 
+    /// Removes the account at `address`, returning it.
+    pub fn remove(&mut self, address: &Address) -> Option<MemoryAccount> {
+        self.accounts.remove(address)
+    }
+
     /// Iterates over all accounts in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (&Address, &MemoryAccount)> {
         self.accounts.iter()
@@ -139,6 +144,9 @@ impl InMemoryState {
     }
 
     /// The Merkle-Patricia root of the whole state.
+    // `TrieAccount` gains a field under some alloy-trie features; the update keeps this
+    // building whichever features the workspace unifies.
+    #[allow(clippy::needless_update)]
     pub fn state_root(&self) -> B256 {
         root::state_root(self.accounts.iter().map(|(address, account)| {
             (

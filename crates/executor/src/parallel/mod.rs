@@ -67,9 +67,8 @@ pub fn execute_parallel<S: StateSource + ?Sized>(
     let scheduler = Scheduler::new(block.transactions.len());
     let started = Instant::now();
     let workers: Vec<WorkerStats> = std::thread::scope(|scope| {
-        let helpers: Vec<_> = (1..threads)
-            .map(|_| scope.spawn(|| run_worker(&shared, &scheduler)))
-            .collect();
+        let helpers: Vec<_> =
+            (1..threads).map(|_| scope.spawn(|| run_worker(&shared, &scheduler))).collect();
         let mut all = vec![run_worker(&shared, &scheduler)];
         for helper in helpers {
             // A worker never panics: revm panics are caught per transaction.

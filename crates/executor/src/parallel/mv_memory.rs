@@ -103,9 +103,12 @@ fn shard_of(address: &Address, salt: u8) -> usize {
     (address[19] ^ address[7] ^ salt) as usize % SHARDS
 }
 
+/// One shard: a map behind its own lock, on its own cache line.
+type Shard<K, V> = CachePadded<RwLock<HashMap<K, V>>>;
+
 #[derive(Debug)]
 struct Shards<K, V> {
-    shards: Box<[CachePadded<RwLock<HashMap<K, V>>>]>,
+    shards: Box<[Shard<K, V>]>,
 }
 
 impl<K, V> Shards<K, V> {
@@ -245,13 +248,15 @@ impl MvMemory {
     fn retract(&self, tx: TxIdx, location: Location) {
         match location {
             Location::Account(address) => {
-                if let Some(v) = self.accounts.shards[shard_of(&address, 0)].write().get_mut(&address)
+                if let Some(v) =
+                    self.accounts.shards[shard_of(&address, 0)].write().get_mut(&address)
                 {
                     v.writes.remove(&tx);
                 }
             }
             Location::Wipe(address) => {
-                if let Some(v) = self.accounts.shards[shard_of(&address, 0)].write().get_mut(&address)
+                if let Some(v) =
+                    self.accounts.shards[shard_of(&address, 0)].write().get_mut(&address)
                 {
                     v.wipes.remove(&tx);
                 }
@@ -279,7 +284,7 @@ impl MvMemory {
                 }
                 let entry = out.entry(address).or_default();
                 entry.last_wipe = versions.wipes.last().copied();
-                entry.writes = versions.writes.into_iter().map(|(_, w)| w).collect();
+                entry.writes = versions.writes.into_values().collect();
             }
         }
         for shard in self.storage.shards.into_vec() {

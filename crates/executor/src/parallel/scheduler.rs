@@ -241,13 +241,14 @@ impl Scheduler {
                 }
                 Ok(()) => {
                     let started = Instant::now();
-                    let valid =
-                        validate(&shared.mv, shared.source, j, &data.reads).map_err(|e| match e {
+                    let valid = validate(&shared.mv, shared.source, j, &data.reads).map_err(
+                        |e| match e {
                             DbError::Source(source) => ExecutionError::State { tx: j, source },
                             DbError::MissingBlockHash(number) => {
                                 ExecutionError::MissingBlockHash { tx: j, number }
                             }
-                        })?;
+                        },
+                    )?;
                     stats.validate_time += started.elapsed();
                     if !valid {
                         stats.validation_failures += 1;

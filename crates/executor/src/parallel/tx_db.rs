@@ -24,7 +24,9 @@ impl AccountView {
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.balance.is_zero() && self.nonce == 0 && self.code_hash == revm::primitives::KECCAK_EMPTY
+        self.balance.is_zero()
+            && self.nonce == 0
+            && self.code_hash == revm::primitives::KECCAK_EMPTY
     }
 }
 

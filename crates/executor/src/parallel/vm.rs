@@ -67,7 +67,10 @@ fn observe<S: StateSource + ?Sized>(host: &mut ParCtx<'_, S>, address: Address) 
     host.journaled_state.database.observe_balance(address);
 }
 
-fn stack_address(ctx: &InstructionContext<'_, impl ?Sized, EthInterpreter>, n: usize) -> Option<Address> {
+fn stack_address(
+    ctx: &InstructionContext<'_, impl ?Sized, EthInterpreter>,
+    n: usize,
+) -> Option<Address> {
     ctx.interpreter.stack.peek(n).ok().map(|word| Address::from_word(word.into()))
 }
 
@@ -176,8 +179,7 @@ impl<'a, S: StateSource + ?Sized> Handler for ParHandler<'a, S> {
         let beneficiary = ctx.block.beneficiary;
         if ctx.journaled_state.inner.state.contains_key(&beneficiary) {
             // The transaction loaded the beneficiary itself: pay exactly as revm does.
-            return post_execution::reward_beneficiary(ctx, exec_result.gas())
-                .map_err(From::from);
+            return post_execution::reward_beneficiary(ctx, exec_result.gas()).map_err(From::from);
         }
         // Same arithmetic as `post_execution::reward_beneficiary`.
         let gas = exec_result.gas();
@@ -265,7 +267,11 @@ fn extract_writes<S: StateSource + ?Sized>(
                         "a changed account was never read from the database",
                     ));
                 };
-                let now = AccountView { balance: info.balance, nonce: info.nonce, code_hash: info.code_hash };
+                let now = AccountView {
+                    balance: info.balance,
+                    nonce: info.nonce,
+                    code_hash: info.code_hash,
+                };
                 match seen {
                     Some(view) if *view == now => {}
                     Some(view)
@@ -279,7 +285,9 @@ fn extract_writes<S: StateSource + ?Sized>(
                             .accounts
                             .push((*address, AccountWrite::Credit(now.balance - view.balance)));
                     }
-                    _ => writes.accounts.push((*address, AccountWrite::Absolute(Some(info.clone())))),
+                    _ => {
+                        writes.accounts.push((*address, AccountWrite::Absolute(Some(info.clone()))))
+                    }
                 }
             }
         }

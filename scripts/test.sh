@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Runs every test of Lanes, from a clean clone, with ../shared/fixtures beside the repository:
+#   1. formatting and clippy (warnings are errors);
+#   2. one release build shared by every later step;
+#   3. unit and integration tests (synthetic blocks, the randomized differential test);
+#   4. every state-test suite through the parallel engine at 2 threads, then a seeded sample of
+#      a fifth of every suite at 1, 4 and 8 threads;
+#   5. every mainnet block replayed at 1, 2, 4 and 8 threads.
+# Exits non-zero on the first failing step; the last line sums the cases of all steps.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+fixtures="${LANES_FIXTURES:-$(pwd)/../shared/fixtures}"
+unpacked="$(scripts/unpack-fixtures.sh)"
+logs="$(mktemp -d)"
+lanes=target/release/lanes
+step=0
+run() {
+  step=$((step + 1))
+  local name="$1"; shift
+  echo "== [$step] $name: $*"
+  local started=$SECONDS
+  if ! "$@" 2>&1 | tee "$logs/$step.log"; then
+    echo "== [$step] $name FAILED"
+    exit 1
+  fi
+  echo "== [$step] $name ok ($((SECONDS - started)) s)"
+}
+
+run fmt cargo fmt --all -- --check
+run clippy cargo clippy --release --workspace --all-targets --locked -- -D warnings
+run build cargo build --release --workspace --all-targets --locked
+run cargo-test cargo test --release --workspace --locked
+
+suites=(
+  "$fixtures/ethereum-tests/GeneralStateTests"
+  "$unpacked/v13.3/GeneralStateTests"
+  "$unpacked/eest/state_tests"
+)
+for suite in "${suites[@]}"; do
+  run "statetest $(basename "$(dirname "$suite")")/$(basename "$suite")" "$lanes" statetest --threads 2 "$suite"
+done
+for threads in 1 4 8; do
+  run "statetest sample threads=$threads" "$lanes" statetest --threads "$threads" --sample 0.2 --seed "$threads" "${suites[@]}"
+done
+for threads in 1 2 4 8; do
+  run "replay threads=$threads" "$lanes" replay --threads "$threads" --samples 1 "$fixtures/mainnet"
+done
+
+# Sum the closing lines: cargo's "N passed; N failed", the statetest "N passed, N failed",
+# and the replay summary "N blocks, N passed, N failed".
+passed=0; failed=0
+for log in "$logs"/*.log; do
+  while read -r p f; do passed=$((passed + p)); failed=$((failed + f)); done < <(
+    grep -Eo '([0-9]+) passed[;,] ([0-9]+) failed' "$log" | sed -E 's/([0-9]+) passed[;,] ([0-9]+) failed/\1 \2/'
+  )
+done
+echo "all steps ok"
+echo "lanes: $passed passed, $failed failed"
