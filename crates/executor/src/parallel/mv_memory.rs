@@ -95,6 +95,10 @@ pub(crate) fn apply_credit(
 struct AccountVersions {
     writes: BTreeMap<TxIdx, AccountWrite>,
     wipes: BTreeSet<TxIdx>,
+    /// The value after the last *committed* write `(index, value)`, every committed write
+    /// folded in. Readers start from it instead of folding all the way down, which keeps a
+    /// read of an account credited by every transaction (the beneficiary) short.
+    committed: Option<(TxIdx, Option<AccountInfo>)>,
 }
 
 const SHARDS: usize = 64;
@@ -151,10 +155,15 @@ impl MvMemory {
             drop(shard);
             return base();
         };
-        let mut below = versions.writes.range(..tx);
+        let committed = versions.committed.as_ref().filter(|(index, _)| *index < tx);
         let mut from = Bound::Unbounded;
         let mut value = None;
-        for (index, write) in below.by_ref().rev() {
+        for (index, write) in versions.writes.range(..tx).rev() {
+            if let Some((at, folded)) = committed.filter(|(at, _)| index <= at) {
+                from = Bound::Excluded(*at);
+                value = Some(folded.clone());
+                break;
+            }
             if let AccountWrite::Absolute(v) = write {
                 from = Bound::Excluded(*index);
                 value = Some(v.clone());
@@ -236,6 +245,34 @@ impl MvMemory {
                 self.retract(tx, location);
             }
         }
+    }
+
+    /// Folds the account writes of transaction `tx`, which has just committed, into the
+    /// committed value of each account it wrote. Every transaction below `tx` is committed.
+    pub(crate) fn commit<E>(
+        &self,
+        tx: TxIdx,
+        written: &[Location],
+        base: impl Fn(Address) -> Result<Option<AccountInfo>, E>,
+    ) -> Result<(), E> {
+        for location in written {
+            let Location::Account(address) = location else { continue };
+            let mut shard = self.accounts.shards[shard_of(address, 0)].write();
+            let Some(versions) = shard.get_mut(address) else { continue };
+            let Some(write) = versions.writes.get(&tx) else { continue };
+            let value = match write {
+                AccountWrite::Absolute(v) => v.clone(),
+                AccountWrite::Credit(amount) => {
+                    let before = match versions.committed.take() {
+                        Some((_, v)) => v,
+                        None => base(*address)?,
+                    };
+                    apply_credit(before, *amount, self.spurious_dragon)
+                }
+            };
+            versions.committed = Some((tx, value));
+        }
+        Ok(())
     }
 
     /// Removes every write of transaction `tx` (it turned out invalid for the block).

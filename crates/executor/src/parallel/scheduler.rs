@@ -38,7 +38,7 @@
 
 use super::{
     mv_memory::{Location, TxIdx, WriteSet},
-    tx_db::{validate, Read},
+    tx_db::{base_account, validate, Read},
     vm::{execute_tx, Execution, ParEvm, TxFailure},
     Shared,
 };
@@ -54,6 +54,14 @@ use std::{
     sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering},
     time::{Duration, Instant},
 };
+
+/// The block-stopping error for a database failure while handling transaction `tx`.
+fn db_error(tx: TxIdx, error: DbError) -> ExecutionError {
+    match error {
+        DbError::Source(source) => ExecutionError::State { tx, source },
+        DbError::MissingBlockHash(number) => ExecutionError::MissingBlockHash { tx, number },
+    }
+}
 
 const PENDING: u8 = 0;
 const EXECUTED: u8 = 2;
@@ -263,6 +271,12 @@ impl Scheduler {
                     }
                 }
             };
+            if result.is_ok() {
+                shared
+                    .mv
+                    .commit(j, &data.written, |address| base_account(shared.source, address))
+                    .map_err(|error| db_error(j, error))?;
+            }
             commit.results.push(result);
             slot.status.store(COMMITTED, Ordering::Release);
             commit.next += 1;
