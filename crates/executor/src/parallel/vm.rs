@@ -216,8 +216,7 @@ pub(crate) fn execute_tx<'a, S: StateSource + ?Sized>(
     evm.0.ctx.tx = tx;
     let run = catch_unwind(AssertUnwindSafe(|| ParHandler(PhantomData).run(evm)));
     let state = evm.0.finalize();
-    evm.0.ctx.journaled_state.database.seal_reads();
-    match run {
+    let outcome = match run {
         Err(payload) => {
             // revm may have been interrupted anywhere: reset what `catch_error` would.
             evm.0.ctx.local.clear();
@@ -232,19 +231,25 @@ pub(crate) fn execute_tx<'a, S: StateSource + ?Sized>(
             Err(fatal) => TxFailure::Fatal(fatal),
         }),
         Ok(Ok(result)) => {
-            let db = &evm.0.ctx.journaled_state.database;
-            match extract_writes(&state, db, evm.0.ctx.block.beneficiary, writes) {
+            let beneficiary = evm.0.ctx.block.beneficiary;
+            let db = &mut evm.0.ctx.journaled_state.database;
+            match extract_writes(&state, db, beneficiary, writes) {
                 Ok(()) => Ok(result),
                 Err(fatal) => Err(TxFailure::Fatal(fatal)),
             }
         }
-    }
+    };
+    evm.0.ctx.journaled_state.database.seal_reads();
+    outcome
 }
 
 /// Turns a finished transaction's journal into its write set.
+///
+/// An account written as a whole carries the balance the transaction read, so that balance
+/// counts as observed: validation then compares it exactly.
 fn extract_writes<S: StateSource + ?Sized>(
     state: &EvmState,
-    db: &TxDb<'_, S>,
+    db: &mut TxDb<'_, S>,
     beneficiary: Address,
     writes: &mut WriteSet,
 ) -> Result<(), ExecutionError> {
@@ -252,17 +257,19 @@ fn extract_writes<S: StateSource + ?Sized>(
         let Some(effect) = AccountEffect::of(account) else { continue };
         match effect {
             AccountEffect::Destroyed => {
+                db.observe_balance(*address);
                 writes.accounts.push((*address, AccountWrite::Absolute(None)));
                 writes.wipes.push(*address);
             }
             AccountEffect::Created(info) => {
+                db.observe_balance(*address);
                 writes.accounts.push((*address, AccountWrite::Absolute(Some(info.clone()))));
                 writes.wipes.push(*address);
                 writes.storage.extend(changed_slots(account).map(|(k, v)| (*address, k, v)));
             }
             AccountEffect::Changed(info) => {
                 writes.storage.extend(changed_slots(account).map(|(k, v)| (*address, k, v)));
-                let Some(seen) = db.seen(address) else {
+                let Some(seen) = db.seen(address).copied() else {
                     return Err(ExecutionError::Invariant(
                         "a changed account was never read from the database",
                     ));
@@ -273,7 +280,7 @@ fn extract_writes<S: StateSource + ?Sized>(
                     code_hash: info.code_hash,
                 };
                 match seen {
-                    Some(view) if *view == now => {}
+                    Some(view) if view == now => {}
                     Some(view)
                         if !db.observed.contains(address)
                             && !view.is_empty()
@@ -286,7 +293,10 @@ fn extract_writes<S: StateSource + ?Sized>(
                             .push((*address, AccountWrite::Credit(now.balance - view.balance)));
                     }
                     _ => {
-                        writes.accounts.push((*address, AccountWrite::Absolute(Some(info.clone()))))
+                        db.observe_balance(*address);
+                        writes
+                            .accounts
+                            .push((*address, AccountWrite::Absolute(Some(info.clone()))));
                     }
                 }
             }
