@@ -215,14 +215,7 @@ impl MvMemory {
     /// incarnation on entry and those of this one on return.
     pub(crate) fn publish(&self, tx: TxIdx, writes: &WriteSet, written: &mut Vec<Location>) {
         let previous = std::mem::take(written);
-        for (address, write) in &writes.accounts {
-            self.accounts.shards[shard_of(address, 0)]
-                .write()
-                .entry(*address)
-                .or_default()
-                .writes
-                .insert(tx, write.clone());
-        }
+        // Wipes first: a reader that sees a destroyed account also sees its wipe.
         for address in &writes.wipes {
             self.accounts.shards[shard_of(address, 0)]
                 .write()
@@ -230,6 +223,14 @@ impl MvMemory {
                 .or_default()
                 .wipes
                 .insert(tx);
+        }
+        for (address, write) in &writes.accounts {
+            self.accounts.shards[shard_of(address, 0)]
+                .write()
+                .entry(*address)
+                .or_default()
+                .writes
+                .insert(tx, write.clone());
         }
         for (address, slot, value) in &writes.storage {
             self.storage.shards[shard_of(address, slot.byte(0))]

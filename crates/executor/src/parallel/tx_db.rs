@@ -38,6 +38,8 @@ pub(crate) enum Read {
     Account { address: Address, seen: Option<AccountView>, balance_observed: bool },
     /// A storage slot read.
     Storage { address: Address, slot: U256, value: U256 },
+    /// Whether the account had storage (the EIP-7610 collision check).
+    HasStorage { address: Address, value: bool },
 }
 
 /// Whether two views of an account are the same for an execution that saw `old`.
@@ -92,6 +94,19 @@ pub(crate) fn read_slot<S: StateSource + ?Sized>(
     }
 }
 
+/// Whether `address` has storage as transaction `tx` sees it.
+///
+/// Asked only for accounts without code and nonce (EIP-7610), which cannot change their own
+/// storage: only the pre-block storage and later wipes matter.
+fn has_storage<S: StateSource + ?Sized>(
+    mv: &MvMemory,
+    source: &S,
+    address: Address,
+    tx: TxIdx,
+) -> Result<bool, DbError> {
+    Ok(!mv.wiped_below(address, tx) && source.has_storage(address).map_err(DbError::Source)?)
+}
+
 /// Whether every read of `reads` still returns what transaction `tx` saw.
 pub(crate) fn validate<S: StateSource + ?Sized>(
     mv: &MvMemory,
@@ -108,6 +123,7 @@ pub(crate) fn validate<S: StateSource + ?Sized>(
             Read::Storage { address, slot, value } => {
                 read_slot(mv, source, *address, *slot, tx)? == *value
             }
+            Read::HasStorage { address, value } => has_storage(mv, source, *address, tx)? == *value,
         };
         if !same {
             return Ok(false);
@@ -202,10 +218,8 @@ impl<S: StateSource + ?Sized> Database for TxDb<'_, S> {
 
 impl<S: StateSource + ?Sized> StorageProbe for TxDb<'_, S> {
     fn has_storage(&mut self, address: Address) -> Result<bool, DbError> {
-        // An account without code cannot change its own storage, so for the accounts EIP-7610
-        // asks about only the pre-block storage and later wipes matter; a wipe always comes
-        // with an account write, which the account read of this execution validates.
-        Ok(!self.shared.mv.wiped_below(address, self.tx)
-            && self.shared.source.has_storage(address).map_err(DbError::Source)?)
+        let value = has_storage(&self.shared.mv, self.shared.source, address, self.tx)?;
+        self.reads.push(Read::HasStorage { address, value });
+        Ok(value)
     }
 }
