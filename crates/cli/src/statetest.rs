@@ -78,7 +78,9 @@ fn check(case: &StateTestCase, threads: usize) -> Result<(), String> {
     }
     let mut post = (*case.pre).clone();
     post.apply(&output.changes);
-    statetest::touch_coinbase(&mut post, block.context.header.beneficiary, block.context.spec);
+    if case.zero_reward_touch {
+        statetest::touch_coinbase(&mut post, block.context.header.beneficiary, block.context.spec);
+    }
     let root = post.state_root();
     if root != expected.state_root {
         return Err(format!("state root {root} != expected {}", expected.state_root));

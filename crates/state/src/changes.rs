@@ -145,3 +145,78 @@ impl StateChanges {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{InMemoryState, MemoryAccount};
+
+    fn state() -> (InMemoryState, Address) {
+        let mut state = InMemoryState::new();
+        let address = Address::repeat_byte(7);
+        let mut account = MemoryAccount::with_balance(U256::from(10));
+        account.storage.insert(U256::from(1), U256::from(100));
+        state.insert_account(address, account);
+        (state, address)
+    }
+
+    fn info(balance: u64) -> Option<AccountState> {
+        Some(AccountState { balance: U256::from(balance), nonce: 0, code_hash: KECCAK_EMPTY })
+    }
+
+    #[test]
+    fn unchanged_accounts_and_slots_are_dropped() {
+        let (state, address) = state();
+        let mut changes = StateChanges::default();
+        let mut storage = BTreeMap::new();
+        storage.insert(U256::from(1), U256::from(100));
+        let change = AccountChange { info: info(10), storage, ..Default::default() };
+        changes.insert_canonical(&state, address, change).unwrap();
+        assert!(changes.is_empty(), "same balance, same slot value: no change");
+
+        let mut storage = BTreeMap::new();
+        storage.insert(U256::from(1), U256::from(100));
+        storage.insert(U256::from(2), U256::from(5));
+        let change = AccountChange { info: info(10), storage, ..Default::default() };
+        changes.insert_canonical(&state, address, change).unwrap();
+        let kept = &changes.accounts[&address];
+        assert_eq!(kept.storage.len(), 1, "only the slot that differs stays");
+        assert_eq!(kept.storage[&U256::from(2)], U256::from(5));
+    }
+
+    #[test]
+    fn a_wipe_keeps_only_non_zero_slots_and_only_when_there_was_storage() {
+        let (state, address) = state();
+        let mut storage = BTreeMap::new();
+        storage.insert(U256::from(1), U256::ZERO);
+        storage.insert(U256::from(3), U256::from(4));
+        let change =
+            AccountChange { info: info(10), storage_cleared: true, storage, ..Default::default() };
+        let mut changes = StateChanges::default();
+        changes.insert_canonical(&state, address, change).unwrap();
+        let kept = &changes.accounts[&address];
+        assert!(kept.storage_cleared);
+        assert_eq!(kept.storage.keys().collect::<Vec<_>>(), vec![&U256::from(3)]);
+
+        let empty = Address::repeat_byte(8);
+        let change = AccountChange { info: info(1), storage_cleared: true, ..Default::default() };
+        changes.insert_canonical(&state, empty, change).unwrap();
+        assert!(!changes.accounts[&empty].storage_cleared, "wiping nothing is no change");
+    }
+
+    #[test]
+    fn first_difference_names_the_slot() {
+        let (state, address) = state();
+        let mut a = StateChanges::default();
+        let mut b = StateChanges::default();
+        for (changes, value) in [(&mut a, 5u64), (&mut b, 6)] {
+            let mut storage = BTreeMap::new();
+            storage.insert(U256::from(2), U256::from(value));
+            let change = AccountChange { info: info(10), storage, ..Default::default() };
+            changes.insert_canonical(&state, address, change).unwrap();
+        }
+        let difference = a.first_difference(&b).expect("they differ");
+        assert!(difference.contains("slot 0x2"), "{difference}");
+        assert_eq!(a.first_difference(&a.clone()), None);
+    }
+}

@@ -198,3 +198,63 @@ impl StateSource for InMemoryState {
         Ok(self.accounts.get(&address).is_some_and(|a| !a.storage.is_empty()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{changes::AccountState, AccountChange};
+
+    #[test]
+    fn empty_state_root_is_the_empty_trie_root() {
+        assert_eq!(InMemoryState::new().state_root(), alloy_trie::EMPTY_ROOT_HASH);
+    }
+
+    #[test]
+    fn applying_changes_moves_the_root_and_back() {
+        let mut state = InMemoryState::new();
+        let address = Address::repeat_byte(1);
+        state.insert_account(address, MemoryAccount::with_balance(U256::from(1)));
+        let before = state.state_root();
+        let mut changes = StateChanges::default();
+        let mut storage = std::collections::BTreeMap::new();
+        storage.insert(U256::from(1), U256::from(2));
+        changes.accounts.insert(
+            address,
+            AccountChange {
+                info: Some(AccountState {
+                    balance: U256::from(3),
+                    nonce: 1,
+                    code_hash: KECCAK_EMPTY,
+                }),
+                storage,
+                ..Default::default()
+            },
+        );
+        state.apply(&changes);
+        assert_ne!(state.state_root(), before);
+        assert_eq!(state.get(&address).unwrap().storage[&U256::from(1)], U256::from(2));
+
+        let mut back = StateChanges::default();
+        back.accounts.insert(
+            address,
+            AccountChange {
+                info: Some(AccountState {
+                    balance: U256::from(1),
+                    nonce: 0,
+                    code_hash: KECCAK_EMPTY,
+                }),
+                storage_cleared: true,
+                ..Default::default()
+            },
+        );
+        state.apply(&back);
+        assert_eq!(state.state_root(), before);
+    }
+
+    #[test]
+    fn missing_code_is_an_error_not_a_panic() {
+        let state = InMemoryState::new();
+        assert!(state.code(B256::repeat_byte(9)).is_err());
+        assert!(state.code(KECCAK_EMPTY).unwrap().is_empty());
+    }
+}

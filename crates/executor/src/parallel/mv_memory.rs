@@ -348,3 +348,126 @@ pub(crate) struct FinalAccount {
     /// Slots whose last write came after the last wipe.
     pub(crate) storage: BTreeMap<U256, U256>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use revm::primitives::KECCAK_EMPTY;
+
+    fn account(balance: u64, nonce: u64) -> AccountInfo {
+        AccountInfo { balance: U256::from(balance), nonce, ..Default::default() }
+    }
+
+    fn address(byte: u8) -> Address {
+        Address::repeat_byte(byte)
+    }
+
+    fn base(value: Option<AccountInfo>) -> impl FnOnce() -> Result<Option<AccountInfo>, ()> {
+        move || Ok(value)
+    }
+
+    #[test]
+    fn credit_touch_semantics_follow_eip161() {
+        // After Spurious Dragon a zero credit to an empty account deletes it...
+        assert_eq!(apply_credit(Some(AccountInfo::default()), U256::ZERO, true), None);
+        assert_eq!(apply_credit(None, U256::ZERO, true), None);
+        // ...before it, it creates the account.
+        let created = apply_credit(None, U256::ZERO, false).expect("created");
+        assert!(created.is_empty());
+        assert_eq!(created.code_hash, KECCAK_EMPTY);
+        // A positive credit always leaves an account with that balance.
+        assert_eq!(apply_credit(None, U256::from(5), true).map(|a| a.balance), Some(U256::from(5)));
+    }
+
+    #[test]
+    fn reads_fold_credits_above_the_last_absolute_write() {
+        let mv = MvMemory::new(true);
+        let a = address(1);
+        let mut written = Vec::new();
+        let mut writes = WriteSet::default();
+        writes.accounts.push((a, AccountWrite::Credit(U256::from(10))));
+        mv.publish(2, &writes, &mut written);
+        writes.accounts[0].1 = AccountWrite::Absolute(Some(account(100, 1)));
+        mv.publish(4, &writes, &mut Vec::new());
+        writes.accounts[0].1 = AccountWrite::Credit(U256::from(7));
+        mv.publish(6, &writes, &mut Vec::new());
+
+        let read = |tx| mv.read_account(a, tx, base(Some(account(50, 0)))).unwrap();
+        assert_eq!(read(0).unwrap().balance, U256::from(50), "below every write: the base");
+        assert_eq!(read(3).unwrap().balance, U256::from(60), "base plus the credit at 2");
+        assert_eq!(read(5).unwrap().balance, U256::from(100), "the absolute write at 4");
+        assert_eq!(read(9).unwrap().balance, U256::from(107), "absolute plus the credit at 6");
+        assert_eq!(read(9).unwrap().nonce, 1);
+    }
+
+    #[test]
+    fn committed_value_shortcuts_the_fold_and_matches_it() {
+        let mv = MvMemory::new(true);
+        let a = address(2);
+        let mut written_by = vec![Vec::new(); 5];
+        for (tx, written) in written_by.iter_mut().enumerate() {
+            let mut writes = WriteSet::default();
+            writes.accounts.push((a, AccountWrite::Credit(U256::from(tx as u64 + 1))));
+            mv.publish(tx, &writes, written);
+        }
+        let unfolded = mv.read_account(a, 5, base(Some(account(0, 1)))).unwrap();
+        for (tx, written) in written_by.iter().enumerate() {
+            mv.commit(tx, written, |_| Ok::<_, ()>(Some(account(0, 1)))).unwrap();
+        }
+        // The base closure must not be needed once everything is committed.
+        let folded = mv.read_account(a, 5, || Err(())).unwrap();
+        assert_eq!(folded, unfolded);
+        assert_eq!(folded.unwrap().balance, U256::from(1 + 2 + 3 + 4 + 5));
+    }
+
+    #[test]
+    fn slot_reads_take_the_newer_of_write_and_wipe() {
+        let mv = MvMemory::new(true);
+        let a = address(3);
+        let slot = U256::from(9);
+        let mut writes = WriteSet::default();
+        writes.storage.push((a, slot, U256::from(1)));
+        mv.publish(1, &writes, &mut Vec::new());
+        let mut wipe = WriteSet::default();
+        wipe.wipes.push(a);
+        wipe.accounts.push((a, AccountWrite::Absolute(None)));
+        mv.publish(3, &wipe, &mut Vec::new());
+        let mut redeploy = WriteSet::default();
+        redeploy.wipes.push(a);
+        redeploy.storage.push((a, slot, U256::from(2)));
+        mv.publish(5, &redeploy, &mut Vec::new());
+
+        let value = |tx| match mv.read_slot(a, slot, tx) {
+            SlotVersion::Written(v) => Some(v),
+            SlotVersion::Base => None,
+        };
+        assert_eq!(value(1), None, "nothing below 1: pre-block storage");
+        assert_eq!(value(2), Some(U256::from(1)));
+        assert_eq!(value(4), Some(U256::ZERO), "wiped at 3");
+        assert_eq!(value(6), Some(U256::from(2)), "written after the wipe at 5, same transaction");
+        assert!(mv.wiped_below(a, 4));
+        assert!(!mv.wiped_below(a, 3));
+    }
+
+    #[test]
+    fn republishing_retracts_locations_no_longer_written() {
+        let mv = MvMemory::new(true);
+        let (a, b) = (address(4), address(5));
+        let mut written = Vec::new();
+        let mut first = WriteSet::default();
+        first.accounts.push((a, AccountWrite::Absolute(Some(account(1, 1)))));
+        first.storage.push((b, U256::ZERO, U256::from(3)));
+        mv.publish(2, &first, &mut written);
+        let mut second = WriteSet::default();
+        second.accounts.push((a, AccountWrite::Absolute(Some(account(2, 1)))));
+        mv.publish(2, &second, &mut written);
+        assert_eq!(written, vec![Location::Account(a)]);
+        assert!(matches!(mv.read_slot(b, U256::ZERO, 3), SlotVersion::Base));
+        assert_eq!(mv.read_account(a, 3, base(None)).unwrap().unwrap().balance, U256::from(2));
+        mv.retract_all(2, &mut written);
+        assert_eq!(mv.read_account(a, 3, base(None)).unwrap(), None);
+        let finals = mv.into_final();
+        assert!(finals.get(&b).is_none());
+        assert!(finals.get(&a).is_none_or(|f| f.writes.is_empty()));
+    }
+}
