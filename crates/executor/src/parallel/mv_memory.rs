@@ -467,7 +467,7 @@ mod tests {
         mv.retract_all(2, &mut written);
         assert_eq!(mv.read_account(a, 3, base(None)).unwrap(), None);
         let finals = mv.into_final();
-        assert!(finals.get(&b).is_none());
+        assert!(!finals.contains_key(&b));
         assert!(finals.get(&a).is_none_or(|f| f.writes.is_empty()));
     }
 }
