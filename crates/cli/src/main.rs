@@ -3,13 +3,19 @@
 //! - `lanes statetest <PATH>...`: run Ethereum state tests through the parallel engine.
 //! - `lanes replay <PATH>...`: replay mainnet blocks sequentially and in parallel, check them
 //!   against their headers and against each other, and print the speedups.
+//! - `lanes bench [PATH...]`: benchmark parallel against sequential with ideal speedups.
 
+mod bench;
 mod replay;
 mod sample;
 mod statetest;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
+
+/// Counts heap bytes while `lanes bench --memory` measures a run; idle otherwise.
+#[global_allocator]
+static ALLOCATOR: lanes_bench::memory::CountingAllocator = lanes_bench::memory::CountingAllocator;
 
 /// Lanes: a parallel EVM execution layer.
 #[derive(Debug, Parser)]
@@ -25,6 +31,8 @@ enum Command {
     Statetest(statetest::Args),
     /// Replay mainnet block folders sequentially and in parallel and compare.
     Replay(replay::Args),
+    /// Benchmark parallel against sequential on built-in workloads and mainnet blocks.
+    Bench(bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +47,7 @@ fn main() -> ExitCode {
     let ok = match cli.command {
         Command::Statetest(args) => statetest::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match ok {
         Ok(true) => ExitCode::SUCCESS,

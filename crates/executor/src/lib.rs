@@ -56,7 +56,7 @@ pub mod sequential;
 pub use block::{BlobParams, Block, BlockContext, BlockHashes, MissingBlockHash};
 pub use error::ExecutionError;
 pub use outcome::{
-    BlockOutput, EngineKind, ExecutionStats, FallbackReason, InvalidTx, TxOutcome, TxResult,
+    BlockOutput, BlockTrace, EngineKind, ExecutionStats, FallbackReason, InvalidTx, TxOutcome, TxResult,
     TxStatus,
 };
 pub use parallel::execute_parallel;
@@ -78,15 +78,35 @@ pub enum Engine {
     },
 }
 
+/// Options of one execution.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExecuteOptions {
+    /// Record a [`BlockTrace`]: per-transaction times (sequential engine) or the dependency
+    /// graph (parallel engine). Costs a little time; meant for benchmarks.
+    pub trace: bool,
+}
+
 /// Executes `block` on the pre-block state `source` with `engine`.
 pub fn execute<S: StateSource + ?Sized>(
     engine: Engine,
     block: &Block,
     source: &S,
 ) -> Result<BlockOutput, ExecutionError> {
+    execute_with(engine, block, source, ExecuteOptions::default())
+}
+
+/// Executes `block` on the pre-block state `source` with `engine` and `options`.
+pub fn execute_with<S: StateSource + ?Sized>(
+    engine: Engine,
+    block: &Block,
+    source: &S,
+    options: ExecuteOptions,
+) -> Result<BlockOutput, ExecutionError> {
     match engine {
-        Engine::Sequential => execute_sequential(block, source),
-        Engine::Parallel { threads } => execute_parallel(block, source, threads),
+        Engine::Sequential => sequential::execute_sequential_with(block, source, options),
+        Engine::Parallel { threads } => {
+            parallel::execute_parallel_with(block, source, threads, options)
+        }
     }
 }
 

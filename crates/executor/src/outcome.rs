@@ -125,6 +125,16 @@ impl ExecutionStats {
     }
 }
 
+/// What a traced execution records about each transaction, for explaining performance.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BlockTrace {
+    /// Per transaction, the time its execution took (sequential engine only; empty otherwise).
+    pub tx_times: Vec<Duration>,
+    /// Per transaction, the earlier transactions whose writes it read in its final execution
+    /// (parallel engine only; empty otherwise): the block's dependency graph.
+    pub dependencies: Vec<Vec<usize>>,
+}
+
 /// Everything a block execution produced.
 #[derive(Clone, Debug)]
 pub struct BlockOutput {
@@ -138,6 +148,8 @@ pub struct BlockOutput {
     pub blob_gas_used: u64,
     /// Execution statistics (differ between engines; not part of equality).
     pub stats: ExecutionStats,
+    /// Per-transaction trace, when asked for with [`crate::ExecuteOptions::trace`].
+    pub trace: Option<BlockTrace>,
 }
 
 impl BlockOutput {

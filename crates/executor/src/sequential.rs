@@ -8,8 +8,8 @@ use crate::{
         cfg_env, changed_slots, classify_error, AccountEffect, BlockGas, DbError, Eip7610,
         StorageProbe,
     },
-    outcome::{BlockOutput, EngineKind, ExecutionStats, TxResult},
-    panic_message,
+    outcome::{BlockOutput, BlockTrace, EngineKind, ExecutionStats, TxResult},
+    panic_message, ExecuteOptions,
 };
 use alloy_primitives::{map::HashMap, Address, B256, U256};
 use lanes_state::{changes::AccountState, AccountChange, StateChanges, StateSource};
@@ -171,6 +171,16 @@ pub fn execute_sequential<S: StateSource + ?Sized>(
     block: &Block,
     source: &S,
 ) -> Result<BlockOutput, ExecutionError> {
+    execute_sequential_with(block, source, ExecuteOptions::default())
+}
+
+/// [`execute_sequential`] with options (a per-transaction time trace).
+pub fn execute_sequential_with<S: StateSource + ?Sized>(
+    block: &Block,
+    source: &S,
+    options: ExecuteOptions,
+) -> Result<BlockOutput, ExecutionError> {
+    let mut tx_times = Vec::with_capacity(if options.trace { block.transactions.len() } else { 0 });
     let mut stats = ExecutionStats::new(EngineKind::Sequential);
     let mut results: Vec<TxResult> = Vec::with_capacity(block.transactions.len());
     let mut gas = BlockGas::default();
@@ -193,8 +203,10 @@ pub fn execute_sequential<S: StateSource + ?Sized>(
                     .build_mainnet(),
             );
             for (index, tx) in block.transactions.iter().enumerate() {
+                let tx_started = options.trace.then(Instant::now);
                 if let Err(invalid) = gas.check(&block.context, tx) {
                     results.push(Err(invalid));
+                    tx_times.extend(tx_started.map(|t| t.elapsed()));
                     continue;
                 }
                 stats.executions += 1;
@@ -213,6 +225,7 @@ pub fn execute_sequential<S: StateSource + ?Sized>(
                     }
                     Err(error) => results.push(Err(classify_error(index, error)?)),
                 }
+                tx_times.extend(tx_started.map(|t| t.elapsed()));
             }
             evm.0.ctx.journaled_state.database
         }
@@ -227,5 +240,6 @@ pub fn execute_sequential<S: StateSource + ?Sized>(
         gas_used: gas.gas_used,
         blob_gas_used: gas.blob_gas_used,
         stats,
+        trace: options.trace.then(|| BlockTrace { tx_times, dependencies: Vec::new() }),
     })
 }

@@ -14,7 +14,8 @@ use crate::{
     block::Block,
     error::ExecutionError,
     evm::{cfg_env, DbError},
-    outcome::{BlockOutput, EngineKind, ExecutionStats},
+    outcome::{BlockOutput, BlockTrace, EngineKind, ExecutionStats},
+    ExecuteOptions,
 };
 use lanes_state::{changes::AccountState, AccountChange, StateChanges, StateSource};
 use mv_memory::{apply_credit, AccountWrite, MvMemory};
@@ -29,6 +30,7 @@ pub(crate) struct Shared<'a, S: ?Sized> {
     pub(crate) block: &'a Block,
     pub(crate) source: &'a S,
     pub(crate) mv: MvMemory,
+    pub(crate) trace: bool,
     cfg: CfgEnv,
 }
 
@@ -56,16 +58,26 @@ pub fn execute_parallel<S: StateSource + ?Sized>(
     source: &S,
     threads: usize,
 ) -> Result<BlockOutput, ExecutionError> {
+    execute_parallel_with(block, source, threads, ExecuteOptions::default())
+}
+
+/// [`execute_parallel`] with options (a dependency-graph trace).
+pub fn execute_parallel_with<S: StateSource + ?Sized>(
+    block: &Block,
+    source: &S,
+    threads: usize,
+    options: ExecuteOptions,
+) -> Result<BlockOutput, ExecutionError> {
     let threads = threads.clamp(1, block.transactions.len().max(1));
     let mut stats = ExecutionStats::new(EngineKind::Parallel { threads });
     let shared = Shared {
         block,
         source,
         mv: MvMemory::new(block.context.spec.is_enabled_in(SpecId::SPURIOUS_DRAGON)),
+        trace: options.trace,
         cfg: cfg_env(&block.context),
     };
     let scheduler = Scheduler::new(block.transactions.len());
-    let started = Instant::now();
     let workers: Vec<WorkerStats> = std::thread::scope(|scope| {
         let helpers: Vec<_> =
             (1..threads).map(|_| scope.spawn(|| run_worker(&shared, &scheduler))).collect();
@@ -78,7 +90,6 @@ pub fn execute_parallel<S: StateSource + ?Sized>(
         }
         all
     });
-    let wall = started.elapsed();
     for worker in &workers {
         stats.executions += worker.executions;
         stats.reexecutions += worker.reexecutions;
@@ -86,8 +97,7 @@ pub fn execute_parallel<S: StateSource + ?Sized>(
         stats.execute_time += worker.execute_time;
         stats.validate_time += worker.validate_time;
     }
-    let _ = wall;
-    let (results, gas) = scheduler.finish()?;
+    let (results, gas, dependencies) = scheduler.finish()?;
     let finalize = Instant::now();
     let changes = build_changes(shared, source)?;
     stats.finalize_time = finalize.elapsed();
@@ -97,6 +107,7 @@ pub fn execute_parallel<S: StateSource + ?Sized>(
         gas_used: gas.gas_used,
         blob_gas_used: gas.blob_gas_used,
         stats,
+        trace: options.trace.then(|| BlockTrace { tx_times: Vec::new(), dependencies }),
     })
 }
 

@@ -182,6 +182,37 @@ impl MvMemory {
         Ok(value)
     }
 
+    /// The transactions below `tx` whose writes an account read of `address` depends on: the
+    /// last absolute write, and when the reader looked at the balance every credit above it.
+    pub(crate) fn account_writers(&self, address: Address, tx: TxIdx, balance: bool, out: &mut Vec<TxIdx>) {
+        let shard = self.accounts.shards[shard_of(&address, 0)].read();
+        let Some(versions) = shard.get(&address) else { return };
+        for (index, write) in versions.writes.range(..tx).rev() {
+            match write {
+                AccountWrite::Absolute(_) => {
+                    out.push(*index);
+                    return;
+                }
+                AccountWrite::Credit(_) if balance => out.push(*index),
+                AccountWrite::Credit(_) => {}
+            }
+        }
+    }
+
+    /// The transaction below `tx` that decided the value of a slot read: its last writer or
+    /// the account's last wipe, whichever is newer.
+    pub(crate) fn slot_writer(&self, address: Address, slot: Option<U256>, tx: TxIdx) -> Option<TxIdx> {
+        let written = slot.and_then(|slot| {
+            let shard = self.storage.shards[shard_of(&address, slot.byte(0))].read();
+            shard.get(&(address, slot)).and_then(|v| v.range(..tx).next_back().map(|(i, _)| *i))
+        });
+        let wiped = {
+            let shard = self.accounts.shards[shard_of(&address, 0)].read();
+            shard.get(&address).and_then(|v| v.wipes.range(..tx).next_back().copied())
+        };
+        written.max(wiped)
+    }
+
     /// Whether a transaction below `tx` wiped the storage of `address`.
     pub(crate) fn wiped_below(&self, address: Address, tx: TxIdx) -> bool {
         let shard = self.accounts.shards[shard_of(&address, 0)].read();

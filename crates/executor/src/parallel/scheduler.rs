@@ -38,7 +38,7 @@
 
 use super::{
     mv_memory::{Location, TxIdx, WriteSet},
-    tx_db::{base_account, validate, Read},
+    tx_db::{base_account, dependencies, validate, Read},
     vm::{execute_tx, Execution, ParEvm, TxFailure},
     Shared,
 };
@@ -87,6 +87,8 @@ struct CommitState {
     next: TxIdx,
     gas: BlockGas,
     results: Vec<TxResult>,
+    /// Per committed transaction, what it depended on (only when tracing).
+    dependencies: Vec<Vec<TxIdx>>,
 }
 
 /// Counters one worker keeps for the block's statistics.
@@ -124,12 +126,17 @@ impl Scheduler {
                 next: 0,
                 gas: BlockGas::default(),
                 results: Vec::with_capacity(transactions),
+                dependencies: Vec::new(),
             })),
         }
     }
 
-    /// The block's outcome once every worker has returned.
-    pub(crate) fn finish(self) -> Result<(Vec<TxResult>, BlockGas), ExecutionError> {
+    /// The block's outcome once every worker has returned: results, gas, and (when tracing)
+    /// each transaction's dependencies.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn finish(
+        self,
+    ) -> Result<(Vec<TxResult>, BlockGas, Vec<Vec<TxIdx>>), ExecutionError> {
         if let Some(error) = self.fatal.into_inner() {
             return Err(error);
         }
@@ -137,7 +144,7 @@ impl Scheduler {
         if commit.next != self.slots.len() {
             return Err(ExecutionError::Invariant("workers stopped before every commit"));
         }
-        Ok((commit.results, commit.gas))
+        Ok((commit.results, commit.gas, commit.dependencies))
     }
 
     fn fail(&self, error: ExecutionError) {
@@ -271,6 +278,13 @@ impl Scheduler {
                     }
                 }
             };
+            if shared.trace {
+                let dependencies = match result {
+                    Ok(_) => dependencies(&shared.mv, j, &data.reads),
+                    Err(_) => Vec::new(),
+                };
+                commit.dependencies.push(dependencies);
+            }
             if result.is_ok() {
                 shared
                     .mv

@@ -107,6 +107,23 @@ fn has_storage<S: StateSource + ?Sized>(
     Ok(!mv.wiped_below(address, tx) && source.has_storage(address).map_err(DbError::Source)?)
 }
 
+/// The earlier transactions whose writes `reads` (of transaction `tx`) saw, sorted.
+pub(crate) fn dependencies(mv: &MvMemory, tx: TxIdx, reads: &[Read]) -> Vec<TxIdx> {
+    let mut out = Vec::new();
+    for read in reads {
+        match read {
+            Read::Account { address, balance_observed, .. } => {
+                mv.account_writers(*address, tx, *balance_observed, &mut out)
+            }
+            Read::Storage { address, slot, .. } => out.extend(mv.slot_writer(*address, Some(*slot), tx)),
+            Read::HasStorage { address, .. } => out.extend(mv.slot_writer(*address, None, tx)),
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
 /// Whether every read of `reads` still returns what transaction `tx` saw.
 pub(crate) fn validate<S: StateSource + ?Sized>(
     mv: &MvMemory,

@@ -1,0 +1,162 @@
+//! Timing one block: warm-up, `K` timed runs of each engine, medians, and the checks that make
+//! the numbers trustworthy (every parallel output equals the sequential one).
+
+use crate::{ideal, memory::peak_during, report::Record};
+use lanes_executor::{execute_with, BlockOutput, Block, Engine, EngineKind, ExecuteOptions};
+use lanes_state::StateSource;
+use std::time::{Duration, Instant};
+
+/// Why a benchmark could not produce a number.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// An engine failed on the block.
+    #[error("{name}: execution failed: {reason}")]
+    Execution {
+        /// The block.
+        name: String,
+        /// The engine's error.
+        reason: String,
+    },
+    /// The parallel engine's output differs from the sequential one.
+    #[error("{name}: parallel ({threads} threads) differs from sequential: {difference}")]
+    Mismatch {
+        /// The block.
+        name: String,
+        /// Worker count.
+        threads: usize,
+        /// The first difference.
+        difference: String,
+    },
+    /// Writing a report failed.
+    #[error("cannot write {path}: {reason}")]
+    Output {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// How to measure.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Thread counts of the parallel engine.
+    pub threads: Vec<usize>,
+    /// Timed runs per engine after the warm-up.
+    pub samples: usize,
+    /// Also measure each engine's peak heap (needs the counting allocator).
+    pub memory: bool,
+}
+
+/// A measured block: one [`Record`] per thread count.
+#[derive(Clone, Debug)]
+pub struct Measured {
+    /// Records in the order of [`Settings::threads`].
+    pub records: Vec<Record>,
+}
+
+fn run<S: StateSource + ?Sized>(
+    name: &str,
+    engine: Engine,
+    block: &Block,
+    state: &S,
+    trace: bool,
+) -> Result<BlockOutput, BenchError> {
+    execute_with(engine, block, state, ExecuteOptions { trace })
+        .map_err(|e| BenchError::Execution { name: name.to_string(), reason: e.to_string() })
+}
+
+fn median(mut times: Vec<Duration>) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
+/// Times `engine` on `block`: `samples` runs after the caller's warm-up, median.
+fn time<S: StateSource + ?Sized>(
+    name: &str,
+    engine: Engine,
+    block: &Block,
+    state: &S,
+    samples: usize,
+) -> Result<(Duration, BlockOutput), BenchError> {
+    let mut times = Vec::with_capacity(samples.max(1));
+    let mut last = None;
+    for _ in 0..samples.max(1) {
+        let started = Instant::now();
+        let output = run(name, engine, block, state, false)?;
+        times.push(started.elapsed());
+        last = Some(output);
+    }
+    Ok((median(times), last.expect("at least one sample")))
+}
+
+/// Measures one block with the sequential engine and the parallel engine at each thread count.
+pub fn measure_block<S: StateSource + ?Sized>(
+    name: &str,
+    block: &Block,
+    state: &S,
+    settings: &Settings,
+) -> Result<Measured, BenchError> {
+    // Traced runs first: per-transaction times and the dependency graph, and the warm-up.
+    let traced = run(name, Engine::Sequential, block, state, true)?;
+    let tx_times = traced.trace.as_ref().map(|t| t.tx_times.clone()).unwrap_or_default();
+    let graph = run(name, Engine::Parallel { threads: 2 }, block, state, true)?;
+    if let Some(difference) = graph.first_difference(&traced) {
+        return Err(BenchError::Mismatch { name: name.to_string(), threads: 2, difference });
+    }
+    let dependencies = graph.trace.as_ref().map(|t| t.dependencies.clone()).unwrap_or_default();
+
+    let (sequential, reference) = time(name, Engine::Sequential, block, state, settings.samples)?;
+    let sequential_peak = if settings.memory {
+        peak_during(|| run(name, Engine::Sequential, block, state, false)).1
+    } else {
+        None
+    };
+    let mut records = Vec::with_capacity(settings.threads.len());
+    for &threads in &settings.threads {
+        let engine = Engine::Parallel { threads };
+        let warm = run(name, engine, block, state, false)?;
+        if let Some(difference) = warm.first_difference(&reference) {
+            return Err(BenchError::Mismatch { name: name.to_string(), threads, difference });
+        }
+        let (parallel, output) = time(name, engine, block, state, settings.samples)?;
+        let parallel_peak = if settings.memory {
+            peak_during(|| run(name, engine, block, state, false)).1
+        } else {
+            None
+        };
+        let txs = block.transactions.len();
+        let speedup = sequential.as_secs_f64() / parallel.as_secs_f64().max(1e-12);
+        let ideal = ideal::ideal_speedup(&tx_times, &dependencies, threads);
+        records.push(Record {
+            name: name.to_string(),
+            txs,
+            gas: reference.gas_used,
+            threads,
+            sequential_ms: sequential.as_secs_f64() * 1e3,
+            parallel_ms: parallel.as_secs_f64() * 1e3,
+            speedup,
+            ideal_speedup: ideal,
+            efficiency: speedup / ideal,
+            mgas_per_s: reference.gas_used as f64 / parallel.as_secs_f64().max(1e-12) / 1e6,
+            reexecutions: output.stats.reexecutions,
+            reexecutions_per_tx: output.stats.reexecutions as f64 / txs.max(1) as f64,
+            execute_ms: output.stats.execute_time.as_secs_f64() * 1e3,
+            validate_ms: output.stats.validate_time.as_secs_f64() * 1e3,
+            finalize_ms: output.stats.finalize_time.as_secs_f64() * 1e3,
+            engine: engine_name(output.stats.engine),
+            decision: output.stats.fallback.map(|f| format!("{f:?}")),
+            sequential_peak_bytes: sequential_peak,
+            parallel_peak_bytes: parallel_peak,
+        });
+    }
+    Ok(Measured { records })
+}
+
+/// How a record names the engine that ran.
+pub fn engine_name(kind: EngineKind) -> String {
+    match kind {
+        EngineKind::Sequential => "sequential".to_string(),
+        EngineKind::Parallel { threads } => format!("parallel/{threads}"),
+    }
+}

@@ -1,0 +1,78 @@
+//! Peak heap use of a run, from a counting global allocator.
+//!
+//! A binary that wants memory numbers installs [`CountingAllocator`] as its
+//! `#[global_allocator]`. Counting is off except inside [`peak_during`], so the allocator
+//! costs one relaxed load per allocation the rest of the time and never makes threads share a
+//! written cache line. [`peak_during`] reports the highest number of live heap bytes above the
+//! level at its start; without the allocator installed it reports `None`.
+
+use std::{
+    alloc::{GlobalAlloc, Layout, System},
+    sync::atomic::{AtomicBool, AtomicIsize, Ordering},
+};
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+static PEAK: AtomicIsize = AtomicIsize::new(0);
+
+/// The system allocator, counting live and peak bytes while [`peak_during`] runs.
+#[derive(Debug, Default)]
+pub struct CountingAllocator;
+
+fn grow(bytes: usize) {
+    let live = LIVE.fetch_add(bytes as isize, Ordering::Relaxed) + bytes as isize;
+    PEAK.fetch_max(live, Ordering::Relaxed);
+}
+
+fn shrink(bytes: usize) {
+    LIVE.fetch_sub(bytes as isize, Ordering::Relaxed);
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the counters are plain
+// atomics and never influence what is allocated.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: same contract as `GlobalAlloc::alloc`, which our caller upholds.
+        let pointer = unsafe { System.alloc(layout) };
+        if !pointer.is_null() && COUNTING.load(Ordering::Relaxed) {
+            grow(layout.size());
+        }
+        pointer
+    }
+
+    unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
+        // SAFETY: `pointer` was allocated by this allocator with this `layout`.
+        unsafe { System.dealloc(pointer, layout) };
+        if COUNTING.load(Ordering::Relaxed) {
+            shrink(layout.size());
+        }
+    }
+
+    unsafe fn realloc(&self, pointer: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: same contract as `GlobalAlloc::realloc`, which our caller upholds.
+        let moved = unsafe { System.realloc(pointer, layout, new_size) };
+        if !moved.is_null() && COUNTING.load(Ordering::Relaxed) {
+            if new_size >= layout.size() {
+                grow(new_size - layout.size());
+            } else {
+                shrink(layout.size() - new_size);
+            }
+        }
+        moved
+    }
+}
+
+/// Runs `f` and returns its result with the peak live heap bytes above the level at the
+/// start, or `None` when [`CountingAllocator`] is not the global allocator.
+pub fn peak_during<T>(f: impl FnOnce() -> T) -> (T, Option<usize>) {
+    LIVE.store(0, Ordering::Relaxed);
+    PEAK.store(0, Ordering::Relaxed);
+    COUNTING.store(true, Ordering::SeqCst);
+    let probe = std::hint::black_box(vec![0u8; 64]);
+    let installed = LIVE.load(Ordering::Relaxed) >= 64;
+    drop(probe);
+    let value = f();
+    COUNTING.store(false, Ordering::SeqCst);
+    let peak = PEAK.load(Ordering::Relaxed).max(0) as usize;
+    (value, installed.then_some(peak))
+}
