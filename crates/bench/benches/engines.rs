@@ -10,11 +10,9 @@ fn engines(c: &mut Criterion) {
     group.sample_size(10);
     for built_in in BUILT_INS {
         let workload = built_in.with_size(2_000, 1);
-        for engine in [
-            Engine::Sequential,
-            Engine::Parallel { threads: 1 },
-            Engine::Parallel { threads: 2 },
-        ] {
+        for engine in
+            [Engine::Sequential, Engine::Parallel { threads: 1 }, Engine::Parallel { threads: 2 }]
+        {
             let id = BenchmarkId::new(built_in.name, format!("{engine:?}"));
             group.bench_with_input(id, &workload, |b, w| {
                 b.iter(|| execute(engine, &w.block, &w.state).expect("executes"))

@@ -54,7 +54,8 @@ mod tests {
     #[test]
     fn a_chain_has_no_parallelism() {
         let times = vec![ms(1); 4];
-        let chain: Vec<Vec<usize>> = (0..4).map(|j| if j == 0 { vec![] } else { vec![j - 1] }).collect();
+        let chain: Vec<Vec<usize>> =
+            (0..4).map(|j| if j == 0 { vec![] } else { vec![j - 1] }).collect();
         assert_eq!(critical_path(&times, &chain), ms(4));
         assert!((ideal_speedup(&times, &chain, 8) - 1.0).abs() < 1e-9);
     }

@@ -2,7 +2,7 @@
 //! the numbers trustworthy (every parallel output equals the sequential one).
 
 use crate::{ideal, memory::peak_during, report::Record};
-use lanes_executor::{execute_with, BlockOutput, Block, Engine, EngineKind, ExecuteOptions};
+use lanes_executor::{execute_with, Block, BlockOutput, Engine, EngineKind, ExecuteOptions};
 use lanes_state::StateSource;
 use std::time::{Duration, Instant};
 

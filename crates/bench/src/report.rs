@@ -53,8 +53,18 @@ pub struct Record {
 pub fn header() -> String {
     format!(
         "{:<14} {:>6} {:>13} {:>3} {:>9} {:>9} {:>7} {:>7} {:>5} {:>8} {:>7}  {}",
-        "block", "txs", "gas", "thr", "seq ms", "par ms", "speedup", "ideal", "eff", "Mgas/s",
-        "reex/tx", "engine"
+        "block",
+        "txs",
+        "gas",
+        "thr",
+        "seq ms",
+        "par ms",
+        "speedup",
+        "ideal",
+        "eff",
+        "Mgas/s",
+        "reex/tx",
+        "engine"
     )
 }
 
@@ -110,16 +120,16 @@ pub fn write_plot(path: &Path, records: &[Record]) -> Result<(), BenchError> {
     let mut threads: Vec<usize> = records.iter().map(|r| r.threads).collect();
     threads.sort_unstable();
     threads.dedup();
-    let top = records
-        .iter()
-        .flat_map(|r| [r.speedup, r.ideal_speedup])
-        .fold(1.0f64, f64::max)
-        * 1.1;
+    let top =
+        records.iter().flat_map(|r| [r.speedup, r.ideal_speedup]).fold(1.0f64, f64::max) * 1.1;
     let width = (160 + 28 * names.len()).max(640) as u32;
     let root = SVGBackend::new(path, (width, 520)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| error(&e))?;
     let mut chart = ChartBuilder::on(&root)
-        .caption("Lanes: parallel speedup over sequential revm, and the block's ideal", ("sans-serif", 20))
+        .caption(
+            "Lanes: parallel speedup over sequential revm, and the block's ideal",
+            ("sans-serif", 20),
+        )
         .margin(12)
         .x_label_area_size(110)
         .y_label_area_size(50)

@@ -86,8 +86,9 @@ impl BuiltIn {
     pub fn with_gas(&self, gas: u64, seed: u64) -> Result<Workload, BenchError> {
         const PROBE: usize = 200;
         let probe = self.with_size(PROBE, seed);
-        let output = execute(Engine::Sequential, &probe.block, &probe.state)
-            .map_err(|e| BenchError::Execution { name: self.name.to_string(), reason: e.to_string() })?;
+        let output = execute(Engine::Sequential, &probe.block, &probe.state).map_err(|e| {
+            BenchError::Execution { name: self.name.to_string(), reason: e.to_string() }
+        })?;
         let per_tx = (output.gas_used / PROBE as u64).max(1);
         let size = usize::try_from(gas / per_tx).unwrap_or(usize::MAX).max(1);
         Ok(self.with_size(size, seed))

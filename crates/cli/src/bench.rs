@@ -72,12 +72,14 @@ pub(crate) fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
     }
 
     let progress = ProgressBar::new(jobs.len() as u64);
-    progress.set_style(ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {msg}")?);
+    progress
+        .set_style(ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {msg}")?);
     println!("{}", report::header());
     let mut records: Vec<Record> = Vec::new();
     let mut failed = 0usize;
-    let mut show = |measured: Result<lanes_bench::Measured, String>, records: &mut Vec<Record>| {
-        match measured {
+    let mut show =
+        |measured: Result<lanes_bench::Measured, String>, records: &mut Vec<Record>| match measured
+        {
             Ok(measured) => {
                 for record in &measured.records {
                     progress.suspend(|| println!("{}", report::row(record)));
@@ -88,8 +90,7 @@ pub(crate) fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
                 failed += 1;
                 progress.suspend(|| println!("FAIL {reason}"));
             }
-        }
-    };
+        };
     for job in jobs {
         match job {
             Job::BuiltIn(built_in) => {
@@ -98,7 +99,8 @@ pub(crate) fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
                     .with_gas(args.gas, args.seed)
                     .map_err(|e| e.to_string())
                     .and_then(|w| {
-                        measure_block(&w.name, &w.block, &w.state, &settings).map_err(|e| e.to_string())
+                        measure_block(&w.name, &w.block, &w.state, &settings)
+                            .map_err(|e| e.to_string())
                     });
                 show(measured, &mut records);
             }
@@ -109,10 +111,16 @@ pub(crate) fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
                     Ok((folder, numbers)) => {
                         progress.inc_length(numbers.len() as u64);
                         for number in numbers {
-                            let measured = folder.load(number).map_err(|e| e.to_string()).and_then(|b| {
-                                measure_block(&number.to_string(), &b.block, &b.state, &settings)
+                            let measured =
+                                folder.load(number).map_err(|e| e.to_string()).and_then(|b| {
+                                    measure_block(
+                                        &number.to_string(),
+                                        &b.block,
+                                        &b.state,
+                                        &settings,
+                                    )
                                     .map_err(|e| e.to_string())
-                            });
+                                });
                             show(measured, &mut records);
                             progress.inc(1);
                         }

@@ -56,8 +56,8 @@ pub mod sequential;
 pub use block::{BlobParams, Block, BlockContext, BlockHashes, MissingBlockHash};
 pub use error::ExecutionError;
 pub use outcome::{
-    BlockOutput, BlockTrace, EngineKind, ExecutionStats, FallbackReason, InvalidTx, TxOutcome, TxResult,
-    TxStatus,
+    BlockOutput, BlockTrace, EngineKind, ExecutionStats, FallbackReason, InvalidTx, TxOutcome,
+    TxResult, TxStatus,
 };
 pub use parallel::execute_parallel;
 pub use sequential::execute_sequential;

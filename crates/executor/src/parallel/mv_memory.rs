@@ -184,7 +184,13 @@ impl MvMemory {
 
     /// The transactions below `tx` whose writes an account read of `address` depends on: the
     /// last absolute write, and when the reader looked at the balance every credit above it.
-    pub(crate) fn account_writers(&self, address: Address, tx: TxIdx, balance: bool, out: &mut Vec<TxIdx>) {
+    pub(crate) fn account_writers(
+        &self,
+        address: Address,
+        tx: TxIdx,
+        balance: bool,
+        out: &mut Vec<TxIdx>,
+    ) {
         let shard = self.accounts.shards[shard_of(&address, 0)].read();
         let Some(versions) = shard.get(&address) else { return };
         for (index, write) in versions.writes.range(..tx).rev() {
@@ -201,7 +207,12 @@ impl MvMemory {
 
     /// The transaction below `tx` that decided the value of a slot read: its last writer or
     /// the account's last wipe, whichever is newer.
-    pub(crate) fn slot_writer(&self, address: Address, slot: Option<U256>, tx: TxIdx) -> Option<TxIdx> {
+    pub(crate) fn slot_writer(
+        &self,
+        address: Address,
+        slot: Option<U256>,
+        tx: TxIdx,
+    ) -> Option<TxIdx> {
         let written = slot.and_then(|slot| {
             let shard = self.storage.shards[shard_of(&address, slot.byte(0))].read();
             shard.get(&(address, slot)).and_then(|v| v.range(..tx).next_back().map(|(i, _)| *i))

@@ -115,7 +115,9 @@ pub(crate) fn dependencies(mv: &MvMemory, tx: TxIdx, reads: &[Read]) -> Vec<TxId
             Read::Account { address, balance_observed, .. } => {
                 mv.account_writers(*address, tx, *balance_observed, &mut out)
             }
-            Read::Storage { address, slot, .. } => out.extend(mv.slot_writer(*address, Some(*slot), tx)),
+            Read::Storage { address, slot, .. } => {
+                out.extend(mv.slot_writer(*address, Some(*slot), tx))
+            }
             Read::HasStorage { address, .. } => out.extend(mv.slot_writer(*address, None, tx)),
         }
     }
