@@ -5,6 +5,7 @@
 //! of them), lets the [`scheduler`] drive them, then folds the multi-version memory into the
 //! block's [`StateChanges`].
 
+pub(crate) mod finalize;
 pub(crate) mod mv_memory;
 pub(crate) mod scheduler;
 pub(crate) mod tx_db;
@@ -17,12 +18,13 @@ use crate::{
     outcome::{BlockOutput, BlockTrace, EngineKind, ExecutionStats},
     ExecuteOptions,
 };
-use lanes_state::{changes::AccountState, AccountChange, StateChanges, StateSource};
-use mv_memory::{apply_credit, AccountWrite, MvMemory};
-use revm::{context::CfgEnv, primitives::hardfork::SpecId, state::AccountInfo};
+use finalize::Finalizer;
+use lanes_state::StateSource;
+use mv_memory::MvMemory;
+use revm::{context::CfgEnv, primitives::hardfork::SpecId};
 use scheduler::{Scheduler, WorkerStats};
 use std::time::Instant;
-use tx_db::{base_account, TxDb};
+use tx_db::TxDb;
 
 /// What every worker of one block shares.
 #[derive(Debug)]
@@ -37,18 +39,25 @@ pub(crate) struct Shared<'a, S: ?Sized> {
 fn run_worker<'a, S: StateSource + ?Sized>(
     shared: &'a Shared<'a, S>,
     scheduler: &Scheduler,
+    finalizer: &Finalizer,
 ) -> WorkerStats {
     let mut stats = WorkerStats::default();
     let block = shared.block;
-    let Some(first) = block.transactions.first() else { return stats };
-    let mut evm = vm::build_evm(
-        TxDb::new(shared),
-        block.context.spec,
-        shared.cfg.clone(),
-        &block.context.header,
-        first,
-    );
-    scheduler.run_worker(shared, &mut evm, &mut stats);
+    if let Some(first) = block.transactions.first() {
+        let mut evm = vm::build_evm(
+            TxDb::new(shared),
+            block.context.spec,
+            shared.cfg.clone(),
+            &block.context.header,
+            first,
+        );
+        scheduler.run_worker(shared, &mut evm, &mut stats);
+    }
+    if scheduler.succeeded() {
+        let started = Instant::now();
+        finalizer.work(&shared.mv, shared.source);
+        stats.finalize_time += started.elapsed();
+    }
     stats
 }
 
@@ -78,10 +87,12 @@ pub fn execute_parallel_with<S: StateSource + ?Sized>(
         cfg: cfg_env(&block.context),
     };
     let scheduler = Scheduler::new(block.transactions.len());
+    let finalizer = Finalizer::default();
     let workers: Vec<WorkerStats> = std::thread::scope(|scope| {
-        let helpers: Vec<_> =
-            (1..threads).map(|_| scope.spawn(|| run_worker(&shared, &scheduler))).collect();
-        let mut all = vec![run_worker(&shared, &scheduler)];
+        let helpers: Vec<_> = (1..threads)
+            .map(|_| scope.spawn(|| run_worker(&shared, &scheduler, &finalizer)))
+            .collect();
+        let mut all = vec![run_worker(&shared, &scheduler, &finalizer)];
         for helper in helpers {
             // A worker never panics: revm panics are caught per transaction.
             if let Ok(worker) = helper.join() {
@@ -96,11 +107,15 @@ pub fn execute_parallel_with<S: StateSource + ?Sized>(
         stats.validation_failures += worker.validation_failures;
         stats.execute_time += worker.execute_time;
         stats.validate_time += worker.validate_time;
+        stats.finalize_time = stats.finalize_time.max(worker.finalize_time);
     }
     let (results, gas, dependencies) = scheduler.finish()?;
-    let finalize = Instant::now();
-    let changes = build_changes(shared, source)?;
-    stats.finalize_time = finalize.elapsed();
+    let merge = Instant::now();
+    let changes = finalizer.finish(source).map_err(|error| match error {
+        DbError::Source(source) => ExecutionError::StateAfterBlock { source },
+        DbError::MissingBlockHash(_) => ExecutionError::Invariant("block hash read at finalize"),
+    })?;
+    stats.finalize_time += merge.elapsed();
     Ok(BlockOutput {
         results,
         changes,
@@ -109,47 +124,4 @@ pub fn execute_parallel_with<S: StateSource + ?Sized>(
         stats,
         trace: options.trace.then(|| BlockTrace { tx_times: Vec::new(), dependencies }),
     })
-}
-
-/// Folds the multi-version memory of a fully committed block into its canonical changes.
-fn build_changes<S: StateSource + ?Sized>(
-    shared: Shared<'_, S>,
-    source: &S,
-) -> Result<StateChanges, ExecutionError> {
-    let spurious_dragon = shared.block.context.spec.is_enabled_in(SpecId::SPURIOUS_DRAGON);
-    let to_error = |error: DbError| match error {
-        DbError::Source(source) => ExecutionError::StateAfterBlock { source },
-        DbError::MissingBlockHash(_) => ExecutionError::Invariant("block hash read at finalize"),
-    };
-    let mut changes = StateChanges::default();
-    for (address, account) in shared.mv.into_final() {
-        let base = || base_account(source, address).map_err(to_error);
-        let mut value: Option<Option<AccountInfo>> = None;
-        for write in account.writes {
-            value = Some(match write {
-                AccountWrite::Absolute(v) => v,
-                AccountWrite::Credit(amount) => {
-                    let current = match value.take() {
-                        Some(v) => v,
-                        None => base()?,
-                    };
-                    apply_credit(current, amount, spurious_dragon)
-                }
-            });
-        }
-        let info = match value {
-            Some(v) => v,
-            None => base()?,
-        };
-        let change = AccountChange {
-            info: info.as_ref().map(AccountState::from),
-            code: info.and_then(|i| i.code).filter(|c| !c.is_empty()),
-            storage_cleared: account.last_wipe.is_some(),
-            storage: account.storage,
-        };
-        changes
-            .insert_canonical(source, address, change)
-            .map_err(|source| ExecutionError::StateAfterBlock { source })?;
-    }
-    Ok(changes)
 }

@@ -23,10 +23,8 @@ use alloy_primitives::{map::HashMap, Address, U256};
 use crossbeam_utils::CachePadded;
 use parking_lot::RwLock;
 use revm::state::AccountInfo;
-use std::{
-    collections::{BTreeMap, BTreeSet},
-    ops::Bound,
-};
+use smallvec::SmallVec;
+use std::ops::Bound;
 
 /// Index of a transaction in its block.
 pub(crate) type TxIdx = usize;
@@ -91,14 +89,70 @@ pub(crate) fn apply_credit(
     }
 }
 
+/// The versions of one location: `(transaction, value)` sorted by transaction. Most locations
+/// have one writer, so the first version lives inline.
+#[derive(Clone, Debug)]
+pub(crate) struct Versions<T>(SmallVec<[(TxIdx, T); 1]>);
+
+impl<T> Default for Versions<T> {
+    fn default() -> Self {
+        Self(SmallVec::new())
+    }
+}
+
+impl<T> Versions<T> {
+    /// The versions written below `tx`, oldest first.
+    fn below(&self, tx: TxIdx) -> &[(TxIdx, T)] {
+        let end = self.0.partition_point(|(index, _)| *index < tx);
+        &self.0[..end]
+    }
+
+    /// The newest version below `tx`.
+    fn last_below(&self, tx: TxIdx) -> Option<&(TxIdx, T)> {
+        self.below(tx).last()
+    }
+
+    /// Inserts or replaces the version of `tx`.
+    fn insert(&mut self, tx: TxIdx, value: T) {
+        match self.0.binary_search_by_key(&tx, |(index, _)| *index) {
+            Ok(at) => self.0[at].1 = value,
+            Err(at) => self.0.insert(at, (tx, value)),
+        }
+    }
+
+    /// Removes the version of `tx`, if any.
+    fn remove(&mut self, tx: TxIdx) {
+        if let Ok(at) = self.0.binary_search_by_key(&tx, |(index, _)| *index) {
+            self.0.remove(at);
+        }
+    }
+
+    /// The version of `tx`, if any.
+    fn get(&self, tx: TxIdx) -> Option<&T> {
+        self.0.binary_search_by_key(&tx, |(index, _)| *index).ok().map(|at| &self.0[at].1)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn last(&self) -> Option<&(TxIdx, T)> {
+        self.0.last()
+    }
+}
+
 #[derive(Debug, Default)]
 struct AccountVersions {
-    writes: BTreeMap<TxIdx, AccountWrite>,
-    wipes: BTreeSet<TxIdx>,
+    writes: Versions<AccountWrite>,
+    wipes: Versions<()>,
     /// The value after the last *committed* write `(index, value)`, every committed write
     /// folded in. Readers start from it instead of folding all the way down, which keeps a
-    /// read of an account credited by every transaction (the beneficiary) short.
+    /// read of an account credited by every transaction (the beneficiary) short; after the
+    /// last commit it is the account's final value.
     committed: Option<(TxIdx, Option<AccountInfo>)>,
+    /// The pre-block value, kept once fetched for this written account (folding credits onto
+    /// it, and comparing the final value with it).
+    base: Option<Option<AccountInfo>>,
 }
 
 const SHARDS: usize = 64;
@@ -125,7 +179,7 @@ impl<K, V> Shards<K, V> {
 #[derive(Debug)]
 pub(crate) struct MvMemory {
     accounts: Shards<Address, AccountVersions>,
-    storage: Shards<(Address, U256), BTreeMap<TxIdx, U256>>,
+    storage: Shards<(Address, U256), Versions<U256>>,
     spurious_dragon: bool,
 }
 
@@ -137,10 +191,54 @@ pub(crate) enum SlotVersion {
     Base,
 }
 
+/// Where a fold of account versions starts.
+enum FoldStart {
+    /// From this value, then the credits after this index.
+    At(Option<AccountInfo>, Bound<TxIdx>),
+    /// From the pre-block value, then every credit.
+    Base,
+}
+
 impl MvMemory {
     /// An empty store for a block of the given fork.
     pub(crate) fn new(spurious_dragon: bool) -> Self {
         Self { accounts: Shards::new(), storage: Shards::new(), spurious_dragon }
+    }
+
+    fn fold(&self, versions: &AccountVersions, tx: TxIdx) -> FoldStart {
+        let committed = versions.committed.as_ref().filter(|(index, _)| *index < tx);
+        for (index, write) in versions.writes.below(tx).iter().rev() {
+            if let Some((at, folded)) = committed.filter(|(at, _)| index <= at) {
+                return FoldStart::At(folded.clone(), Bound::Excluded(*at));
+            }
+            if let AccountWrite::Absolute(v) = write {
+                return FoldStart::At(v.clone(), Bound::Excluded(*index));
+            }
+        }
+        match &versions.base {
+            Some(base) => FoldStart::At(base.clone(), Bound::Unbounded),
+            None => FoldStart::Base,
+        }
+    }
+
+    fn credits_onto(
+        &self,
+        versions: &AccountVersions,
+        mut value: Option<AccountInfo>,
+        from: Bound<TxIdx>,
+        tx: TxIdx,
+    ) -> Option<AccountInfo> {
+        let below = versions.writes.below(tx);
+        let first = match from {
+            Bound::Excluded(start) => below.partition_point(|(index, _)| *index <= start),
+            _ => 0,
+        };
+        for (_, write) in &below[first..] {
+            if let AccountWrite::Credit(amount) = write {
+                value = apply_credit(value, *amount, self.spurious_dragon);
+            }
+        }
+        value
     }
 
     /// The value of `address` as transaction `tx` must see it; `base` gives the pre-block value.
@@ -155,31 +253,21 @@ impl MvMemory {
             drop(shard);
             return base();
         };
-        let committed = versions.committed.as_ref().filter(|(index, _)| *index < tx);
-        let mut from = Bound::Unbounded;
-        let mut value = None;
-        for (index, write) in versions.writes.range(..tx).rev() {
-            if let Some((at, folded)) = committed.filter(|(at, _)| index <= at) {
-                from = Bound::Excluded(*at);
-                value = Some(folded.clone());
-                break;
-            }
-            if let AccountWrite::Absolute(v) = write {
-                from = Bound::Excluded(*index);
-                value = Some(v.clone());
-                break;
-            }
+        if let FoldStart::At(value, from) = self.fold(versions, tx) {
+            return Ok(self.credits_onto(versions, value, from, tx));
         }
-        let mut value = match value {
-            Some(v) => v,
-            None => base()?,
+        drop(shard);
+        // Credits on the pre-block value: fetch it outside the lock, keep it, and fold again
+        // (the versions may have changed meanwhile; a speculative read is validated anyway).
+        let value = base()?;
+        let mut shard = self.accounts.shards[shard_of(&address, 0)].write();
+        let Some(versions) = shard.get_mut(&address) else { return Ok(value) };
+        versions.base.get_or_insert_with(|| value.clone());
+        let (start, from) = match self.fold(versions, tx) {
+            FoldStart::At(start, from) => (start, from),
+            FoldStart::Base => (value, Bound::Unbounded),
         };
-        for (_, write) in versions.writes.range((from, Bound::Excluded(tx))) {
-            if let AccountWrite::Credit(amount) = write {
-                value = apply_credit(value, *amount, self.spurious_dragon);
-            }
-        }
-        Ok(value)
+        Ok(self.credits_onto(versions, start, from, tx))
     }
 
     /// The transactions below `tx` whose writes an account read of `address` depends on: the
@@ -193,7 +281,7 @@ impl MvMemory {
     ) {
         let shard = self.accounts.shards[shard_of(&address, 0)].read();
         let Some(versions) = shard.get(&address) else { return };
-        for (index, write) in versions.writes.range(..tx).rev() {
+        for (index, write) in versions.writes.below(tx).iter().rev() {
             match write {
                 AccountWrite::Absolute(_) => {
                     out.push(*index);
@@ -215,34 +303,28 @@ impl MvMemory {
     ) -> Option<TxIdx> {
         let written = slot.and_then(|slot| {
             let shard = self.storage.shards[shard_of(&address, slot.byte(0))].read();
-            shard.get(&(address, slot)).and_then(|v| v.range(..tx).next_back().map(|(i, _)| *i))
+            shard.get(&(address, slot)).and_then(|v| v.last_below(tx).map(|(i, _)| *i))
         });
-        let wiped = {
-            let shard = self.accounts.shards[shard_of(&address, 0)].read();
-            shard.get(&address).and_then(|v| v.wipes.range(..tx).next_back().copied())
-        };
-        written.max(wiped)
+        written.max(self.last_wipe_below(address, tx))
+    }
+
+    fn last_wipe_below(&self, address: Address, tx: TxIdx) -> Option<TxIdx> {
+        let shard = self.accounts.shards[shard_of(&address, 0)].read();
+        shard.get(&address).and_then(|versions| versions.wipes.last_below(tx).map(|(i, _)| *i))
     }
 
     /// Whether a transaction below `tx` wiped the storage of `address`.
     pub(crate) fn wiped_below(&self, address: Address, tx: TxIdx) -> bool {
-        let shard = self.accounts.shards[shard_of(&address, 0)].read();
-        shard.get(&address).is_some_and(|versions| versions.wipes.range(..tx).next_back().is_some())
+        self.last_wipe_below(address, tx).is_some()
     }
 
     /// The latest version of slot `slot` of `address` below transaction `tx`.
     pub(crate) fn read_slot(&self, address: Address, slot: U256, tx: TxIdx) -> SlotVersion {
         let written = {
             let shard = self.storage.shards[shard_of(&address, slot.byte(0))].read();
-            shard
-                .get(&(address, slot))
-                .and_then(|versions| versions.range(..tx).next_back().map(|(i, v)| (*i, *v)))
+            shard.get(&(address, slot)).and_then(|versions| versions.last_below(tx).copied())
         };
-        let wiped = {
-            let shard = self.accounts.shards[shard_of(&address, 0)].read();
-            shard.get(&address).and_then(|versions| versions.wipes.range(..tx).next_back().copied())
-        };
-        match (written, wiped) {
+        match (written, self.last_wipe_below(address, tx)) {
             (Some((written_at, value)), Some(wiped_at)) if written_at >= wiped_at => {
                 SlotVersion::Written(value)
             }
@@ -264,7 +346,7 @@ impl MvMemory {
                 .entry(*address)
                 .or_default()
                 .wipes
-                .insert(tx);
+                .insert(tx, ());
         }
         for (address, write) in &writes.accounts {
             self.accounts.shards[shard_of(address, 0)]
@@ -302,15 +384,23 @@ impl MvMemory {
             let Location::Account(address) = location else { continue };
             let mut shard = self.accounts.shards[shard_of(address, 0)].write();
             let Some(versions) = shard.get_mut(address) else { continue };
-            let Some(write) = versions.writes.get(&tx) else { continue };
+            let Some(write) = versions.writes.get(tx) else { continue };
             let value = match write {
                 AccountWrite::Absolute(v) => v.clone(),
                 AccountWrite::Credit(amount) => {
+                    let amount = *amount;
                     let before = match versions.committed.take() {
                         Some((_, v)) => v,
-                        None => base(*address)?,
+                        None => match &versions.base {
+                            Some(v) => v.clone(),
+                            None => {
+                                let v = base(*address)?;
+                                versions.base = Some(v.clone());
+                                v
+                            }
+                        },
                     };
-                    apply_credit(before, *amount, self.spurious_dragon)
+                    apply_credit(before, amount, self.spurious_dragon)
                 }
             };
             versions.committed = Some((tx, value));
@@ -331,14 +421,14 @@ impl MvMemory {
                 if let Some(v) =
                     self.accounts.shards[shard_of(&address, 0)].write().get_mut(&address)
                 {
-                    v.writes.remove(&tx);
+                    v.writes.remove(tx);
                 }
             }
             Location::Wipe(address) => {
                 if let Some(v) =
                     self.accounts.shards[shard_of(&address, 0)].write().get_mut(&address)
                 {
-                    v.wipes.remove(&tx);
+                    v.wipes.remove(tx);
                 }
             }
             Location::Storage(address, slot) => {
@@ -346,49 +436,55 @@ impl MvMemory {
                     .write()
                     .get_mut(&(address, slot))
                 {
-                    v.remove(&tx);
+                    v.remove(tx);
                 }
             }
         }
     }
 
-    /// The final value of every written location, once every transaction has committed:
-    /// per account, its last value (`None` for the pre-block value: only credits or wipes),
-    /// whether its storage was wiped, and the slots written after the last wipe.
-    pub(crate) fn into_final(self) -> BTreeMap<Address, FinalAccount> {
-        let mut out: BTreeMap<Address, FinalAccount> = BTreeMap::new();
-        for shard in self.accounts.shards.into_vec() {
-            for (address, versions) in CachePadded::into_inner(shard).into_inner() {
-                if versions.writes.is_empty() && versions.wipes.is_empty() {
-                    continue;
-                }
-                let entry = out.entry(address).or_default();
-                entry.last_wipe = versions.wipes.last().copied();
-                entry.writes = versions.writes.into_values().collect();
+    /// Number of shards of each map; [`Self::final_accounts`] and [`Self::final_slots`] take a
+    /// shard index below it, so that workers can finalise shards in parallel.
+    pub(crate) const SHARDS: usize = SHARDS;
+
+    /// The final value of every account of account shard `shard` that a committed transaction
+    /// wrote or wiped, once every transaction has committed: `(address, final value or None
+    /// when only wiped, whether wiped, pre-block value if known)`.
+    pub(crate) fn final_accounts(&self, shard: usize, out: &mut Vec<FinalAccount>) {
+        for (address, versions) in self.accounts.shards[shard].read().iter() {
+            if versions.writes.is_empty() && versions.wipes.is_empty() {
+                continue;
+            }
+            out.push(FinalAccount {
+                address: *address,
+                value: versions.committed.as_ref().map(|(_, v)| v.clone()),
+                last_wipe: versions.wipes.last().map(|(i, _)| *i),
+                base: versions.base.clone(),
+            });
+        }
+    }
+
+    /// The final value of every slot of storage shard `shard` written by a committed
+    /// transaction after its account's last wipe: `(address, slot, value)`.
+    pub(crate) fn final_slots(&self, shard: usize, out: &mut Vec<(Address, U256, U256)>) {
+        for ((address, slot), versions) in self.storage.shards[shard].read().iter() {
+            let Some((index, value)) = versions.last() else { continue };
+            if self.last_wipe_below(*address, TxIdx::MAX).is_none_or(|wipe| *index >= wipe) {
+                out.push((*address, *slot, *value));
             }
         }
-        for shard in self.storage.shards.into_vec() {
-            for ((address, slot), versions) in CachePadded::into_inner(shard).into_inner() {
-                let Some((index, value)) = versions.last_key_value() else { continue };
-                let entry = out.entry(address).or_default();
-                if entry.last_wipe.is_none_or(|wipe| *index >= wipe) {
-                    entry.storage.insert(slot, *value);
-                }
-            }
-        }
-        out
     }
 }
 
-/// The writes to one account over the whole block, in transaction order.
-#[derive(Debug, Default)]
+/// An account's final state after every transaction committed.
+#[derive(Debug)]
 pub(crate) struct FinalAccount {
-    /// Account writes in block order.
-    pub(crate) writes: Vec<AccountWrite>,
-    /// The last transaction that wiped the account's storage.
+    pub(crate) address: Address,
+    /// The final value; `None` when the account was only wiped (its value is the pre-block one).
+    pub(crate) value: Option<Option<AccountInfo>>,
+    /// The last transaction that wiped its storage.
     pub(crate) last_wipe: Option<TxIdx>,
-    /// Slots whose last write came after the last wipe.
-    pub(crate) storage: BTreeMap<U256, U256>,
+    /// The pre-block value, if it was fetched during the block.
+    pub(crate) base: Option<Option<AccountInfo>>,
 }
 
 #[cfg(test)]
@@ -459,7 +555,11 @@ mod tests {
         // The base closure must not be needed once everything is committed.
         let folded = mv.read_account(a, 5, || Err(())).unwrap();
         assert_eq!(folded, unfolded);
-        assert_eq!(folded.unwrap().balance, U256::from(1 + 2 + 3 + 4 + 5));
+        assert_eq!(folded.clone().unwrap().balance, U256::from(1 + 2 + 3 + 4 + 5));
+        let mut finals = Vec::new();
+        mv.final_accounts(shard_of(&a, 0), &mut finals);
+        assert_eq!(finals.len(), 1);
+        assert_eq!(finals[0].value, Some(folded), "the final value is the committed one");
     }
 
     #[test]
@@ -508,8 +608,13 @@ mod tests {
         assert_eq!(mv.read_account(a, 3, base(None)).unwrap().unwrap().balance, U256::from(2));
         mv.retract_all(2, &mut written);
         assert_eq!(mv.read_account(a, 3, base(None)).unwrap(), None);
-        let finals = mv.into_final();
-        assert!(!finals.contains_key(&b));
-        assert!(finals.get(&a).is_none_or(|f| f.writes.is_empty()));
+        let mut accounts = Vec::new();
+        let mut slots = Vec::new();
+        for shard in 0..MvMemory::SHARDS {
+            mv.final_accounts(shard, &mut accounts);
+            mv.final_slots(shard, &mut slots);
+        }
+        assert!(accounts.is_empty(), "every write was retracted");
+        assert!(slots.is_empty());
     }
 }

@@ -99,6 +99,7 @@ pub(crate) struct WorkerStats {
     pub(crate) validation_failures: usize,
     pub(crate) execute_time: Duration,
     pub(crate) validate_time: Duration,
+    pub(crate) finalize_time: Duration,
 }
 
 /// The shared scheduling state of one block.
@@ -145,6 +146,11 @@ impl Scheduler {
             return Err(ExecutionError::Invariant("workers stopped before every commit"));
         }
         Ok((commit.results, commit.gas, commit.dependencies))
+    }
+
+    /// Whether every transaction has committed (and nothing failed).
+    pub(crate) fn succeeded(&self) -> bool {
+        self.done.load(Ordering::Acquire) && !self.failed.load(Ordering::Acquire)
     }
 
     fn fail(&self, error: ExecutionError) {

@@ -1,0 +1,172 @@
+//! Building the block's canonical [`StateChanges`] from the multi-version memory once every
+//! transaction has committed, with all workers sharing the work.
+//!
+//! Each account's final value is already known (the committer folds every committed write,
+//! see [`MvMemory::commit`]); what remains is comparing final values with the pre-block
+//! state and putting the result in address order. Workers take shards from a counter and
+//! compare in parallel ([`Finalizer::work`]); the caller then merges the sorted rows
+//! ([`Finalizer::finish`]).
+
+use super::mv_memory::{FinalAccount, MvMemory};
+use crate::evm::DbError;
+use alloy_primitives::{Address, U256};
+use lanes_state::{changes::AccountState, AccountChange, StateChanges, StateSource};
+use parking_lot::Mutex;
+use revm::state::AccountInfo;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// One account after the block, compared with before.
+#[derive(Debug)]
+struct Row {
+    address: Address,
+    /// The final value.
+    info: Option<AccountInfo>,
+    /// Whether the final value differs from the pre-block value.
+    changed: bool,
+    /// Whether storage the account had before the block was wiped.
+    cleared: bool,
+    /// Whether the code hash changed (the code goes into the changes).
+    new_code: bool,
+}
+
+/// The shared state of one block's finalisation.
+#[derive(Debug, Default)]
+pub(crate) struct Finalizer {
+    next_account_shard: AtomicUsize,
+    next_slot_shard: AtomicUsize,
+    rows: Mutex<Vec<Row>>,
+    slots: Mutex<Vec<(Address, U256, U256)>>,
+    error: Mutex<Option<DbError>>,
+}
+
+fn view(info: &Option<AccountInfo>) -> Option<AccountState> {
+    info.as_ref().map(AccountState::from)
+}
+
+impl Finalizer {
+    /// Takes shards until none is left: compares their final values with the pre-block state.
+    pub(crate) fn work<S: StateSource + ?Sized>(&self, mv: &MvMemory, source: &S) {
+        if let Err(error) = self.work_inner(mv, source) {
+            self.error.lock().get_or_insert(error);
+        }
+    }
+
+    fn work_inner<S: StateSource + ?Sized>(
+        &self,
+        mv: &MvMemory,
+        source: &S,
+    ) -> Result<(), DbError> {
+        let mut finals: Vec<FinalAccount> = Vec::new();
+        let mut rows = Vec::new();
+        loop {
+            let shard = self.next_account_shard.fetch_add(1, Ordering::Relaxed);
+            if shard >= MvMemory::SHARDS {
+                break;
+            }
+            finals.clear();
+            mv.final_accounts(shard, &mut finals);
+            for account in finals.drain(..) {
+                let pre = match account.base {
+                    Some(base) => base,
+                    None => source.account(account.address).map_err(DbError::Source)?,
+                };
+                let info = match account.value {
+                    Some(value) => value,
+                    None => pre.clone(),
+                };
+                let cleared = account.last_wipe.is_some()
+                    && source.has_storage(account.address).map_err(DbError::Source)?;
+                let (before, after) = (view(&pre), view(&info));
+                rows.push(Row {
+                    address: account.address,
+                    changed: before != after,
+                    cleared,
+                    new_code: before.map(|b| b.code_hash) != after.map(|a| a.code_hash),
+                    info,
+                });
+            }
+        }
+        self.rows.lock().append(&mut rows);
+
+        let mut written = Vec::new();
+        let mut kept = Vec::new();
+        loop {
+            let shard = self.next_slot_shard.fetch_add(1, Ordering::Relaxed);
+            if shard >= MvMemory::SHARDS {
+                break;
+            }
+            written.clear();
+            mv.final_slots(shard, &mut written);
+            for (address, slot, value) in written.drain(..) {
+                let wiped = mv.wiped_below(address, usize::MAX);
+                let before = if wiped {
+                    U256::ZERO
+                } else {
+                    source.storage(address, slot).map_err(DbError::Source)?
+                };
+                if value != before {
+                    kept.push((address, slot, value));
+                }
+            }
+        }
+        self.slots.lock().append(&mut kept);
+        Ok(())
+    }
+
+    /// Merges the workers' rows into the canonical changes.
+    pub(crate) fn finish<S: StateSource + ?Sized>(
+        self,
+        source: &S,
+    ) -> Result<StateChanges, DbError> {
+        if let Some(error) = self.error.into_inner() {
+            return Err(error);
+        }
+        let mut rows = self.rows.into_inner();
+        let mut slots = self.slots.into_inner();
+        rows.sort_unstable_by_key(|row| row.address);
+        slots.sort_unstable_by_key(|(address, slot, _)| (*address, *slot));
+        let mut out: Vec<(Address, AccountChange)> = Vec::with_capacity(rows.len());
+        let mut slots = slots.into_iter().peekable();
+        let mut rows = rows.into_iter().peekable();
+        loop {
+            // The next address: the smaller of the next row's and the next slot's.
+            let address = match (rows.peek(), slots.peek()) {
+                (None, None) => break,
+                (Some(row), None) => row.address,
+                (None, Some((address, _, _))) => *address,
+                (Some(row), Some((address, _, _))) => row.address.min(*address),
+            };
+            let row = rows.next_if(|row| row.address == address);
+            let mut storage = std::collections::BTreeMap::new();
+            while let Some((_, slot, value)) = slots.next_if(|(a, _, _)| *a == address) {
+                storage.insert(slot, value);
+            }
+            let change = match row {
+                Some(row) => {
+                    if !row.changed && !row.cleared && storage.is_empty() {
+                        continue;
+                    }
+                    AccountChange {
+                        info: view(&row.info),
+                        code: row
+                            .info
+                            .filter(|_| row.new_code)
+                            .and_then(|info| info.code)
+                            .filter(|code| !code.is_empty()),
+                        storage_cleared: row.cleared,
+                        storage,
+                    }
+                }
+                // Storage changed, the account itself was not written: it is as before.
+                None => AccountChange {
+                    info: view(&source.account(address).map_err(DbError::Source)?),
+                    code: None,
+                    storage_cleared: false,
+                    storage,
+                },
+            };
+            out.push((address, change));
+        }
+        Ok(StateChanges { accounts: out.into_iter().collect() })
+    }
+}
