@@ -71,33 +71,29 @@ fn median(mut times: Vec<Duration>) -> Duration {
     times[times.len() / 2]
 }
 
-/// Times `engine` on `block`: `samples` runs after the caller's warm-up, median.
-fn time<S: StateSource + ?Sized>(
+fn timed<S: StateSource + ?Sized>(
     name: &str,
     engine: Engine,
     block: &Block,
     state: &S,
-    samples: usize,
 ) -> Result<(Duration, BlockOutput), BenchError> {
-    let mut times = Vec::with_capacity(samples.max(1));
-    let mut last = None;
-    for _ in 0..samples.max(1) {
-        let started = Instant::now();
-        let output = run(name, engine, block, state, false)?;
-        times.push(started.elapsed());
-        last = Some(output);
-    }
-    Ok((median(times), last.expect("at least one sample")))
+    let started = Instant::now();
+    let output = run(name, engine, block, state, false)?;
+    Ok((started.elapsed(), output))
 }
 
 /// Measures one block with the sequential engine and the parallel engine at each thread count.
+///
+/// Runs are interleaved (sequential, then each thread count, `samples` rounds) so that drift
+/// on a shared machine hits every engine alike; the speedup is the median of the rounds'
+/// ratios, the times are medians.
 pub fn measure_block<S: StateSource + ?Sized>(
     name: &str,
     block: &Block,
     state: &S,
     settings: &Settings,
 ) -> Result<Measured, BenchError> {
-    // Traced runs first: per-transaction times and the dependency graph, and the warm-up.
+    // Traced runs first: per-transaction times and the dependency graph; they warm up too.
     let traced = run(name, Engine::Sequential, block, state, true)?;
     let tx_times = traced.trace.as_ref().map(|t| t.tx_times.clone()).unwrap_or_default();
     let graph = run(name, Engine::Parallel { threads: 2 }, block, state, true)?;
@@ -105,40 +101,60 @@ pub fn measure_block<S: StateSource + ?Sized>(
         return Err(BenchError::Mismatch { name: name.to_string(), threads: 2, difference });
     }
     let dependencies = graph.trace.as_ref().map(|t| t.dependencies.clone()).unwrap_or_default();
+    for &threads in &settings.threads {
+        let warm = run(name, Engine::Parallel { threads }, block, state, false)?;
+        if let Some(difference) = warm.first_difference(&traced) {
+            return Err(BenchError::Mismatch { name: name.to_string(), threads, difference });
+        }
+    }
 
-    let (sequential, reference) = time(name, Engine::Sequential, block, state, settings.samples)?;
+    let rounds = settings.samples.max(1);
+    let mut sequential_times = Vec::with_capacity(rounds);
+    let mut parallel_times = vec![Vec::with_capacity(rounds); settings.threads.len()];
+    let mut ratios = vec![Vec::with_capacity(rounds); settings.threads.len()];
+    let mut last = vec![None; settings.threads.len()];
+    for _ in 0..rounds {
+        let (sequential, _) = timed(name, Engine::Sequential, block, state)?;
+        sequential_times.push(sequential);
+        for (k, &threads) in settings.threads.iter().enumerate() {
+            let (parallel, output) = timed(name, Engine::Parallel { threads }, block, state)?;
+            parallel_times[k].push(parallel);
+            ratios[k].push(sequential.as_secs_f64() / parallel.as_secs_f64().max(1e-12));
+            last[k] = Some(output);
+        }
+    }
+    let sequential = median(sequential_times);
     let sequential_peak = if settings.memory {
         peak_during(|| run(name, Engine::Sequential, block, state, false)).1
     } else {
         None
     };
     let mut records = Vec::with_capacity(settings.threads.len());
-    for &threads in &settings.threads {
+    for (k, &threads) in settings.threads.iter().enumerate() {
         let engine = Engine::Parallel { threads };
-        let warm = run(name, engine, block, state, false)?;
-        if let Some(difference) = warm.first_difference(&reference) {
-            return Err(BenchError::Mismatch { name: name.to_string(), threads, difference });
-        }
-        let (parallel, output) = time(name, engine, block, state, settings.samples)?;
+        let parallel = median(std::mem::take(&mut parallel_times[k]));
+        let mut round_ratios = std::mem::take(&mut ratios[k]);
+        round_ratios.sort_by(f64::total_cmp);
+        let speedup = round_ratios[round_ratios.len() / 2];
+        let output = last[k].take().expect("at least one round");
         let parallel_peak = if settings.memory {
             peak_during(|| run(name, engine, block, state, false)).1
         } else {
             None
         };
         let txs = block.transactions.len();
-        let speedup = sequential.as_secs_f64() / parallel.as_secs_f64().max(1e-12);
         let ideal = ideal::ideal_speedup(&tx_times, &dependencies, threads);
         records.push(Record {
             name: name.to_string(),
             txs,
-            gas: reference.gas_used,
+            gas: traced.gas_used,
             threads,
             sequential_ms: sequential.as_secs_f64() * 1e3,
             parallel_ms: parallel.as_secs_f64() * 1e3,
             speedup,
             ideal_speedup: ideal,
             efficiency: speedup / ideal,
-            mgas_per_s: reference.gas_used as f64 / parallel.as_secs_f64().max(1e-12) / 1e6,
+            mgas_per_s: traced.gas_used as f64 / parallel.as_secs_f64().max(1e-12) / 1e6,
             reexecutions: output.stats.reexecutions,
             reexecutions_per_tx: output.stats.reexecutions as f64 / txs.max(1) as f64,
             execute_ms: output.stats.execute_time.as_secs_f64() * 1e3,

@@ -21,7 +21,7 @@ pub struct Record {
     pub sequential_ms: f64,
     /// Median parallel time.
     pub parallel_ms: f64,
-    /// `sequential_ms / parallel_ms`.
+    /// Median over interleaved rounds of sequential time / parallel time.
     pub speedup: f64,
     /// The best speedup any schedule could reach (see [`crate::ideal`]).
     pub ideal_speedup: f64,

@@ -56,7 +56,7 @@ impl<S: StateSource + ?Sized> Database for OverlayDb<'_, S> {
         }
         let mut account = self.source.account(address).map_err(DbError::Source)?;
         if let Some(info) = account.as_mut() {
-            if info.code.is_none() {
+            if info.code.is_none() && info.code_hash != KECCAK_EMPTY {
                 info.code = Some(self.source.code(info.code_hash).map_err(DbError::Source)?);
             }
         }

@@ -41,7 +41,8 @@ impl MemoryAccount {
             balance: self.balance,
             nonce: self.nonce,
             code_hash: self.code_hash,
-            code: Some(self.code.clone()),
+            // No code for code-less accounts: revm makes the empty code itself when needed.
+            code: (!self.code.is_empty()).then(|| self.code.clone()),
             ..Default::default()
         }
     }

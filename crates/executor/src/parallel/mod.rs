@@ -82,7 +82,10 @@ pub fn execute_parallel_with<S: StateSource + ?Sized>(
     let shared = Shared {
         block,
         source,
-        mv: MvMemory::new(block.context.spec.is_enabled_in(SpecId::SPURIOUS_DRAGON)),
+        mv: MvMemory::with_capacity(
+            block.context.spec.is_enabled_in(SpecId::SPURIOUS_DRAGON),
+            block.transactions.len(),
+        ),
         trace: options.trace,
         cfg: cfg_env(&block.context),
     };

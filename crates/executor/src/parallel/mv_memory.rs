@@ -170,8 +170,20 @@ struct Shards<K, V> {
 }
 
 impl<K, V> Shards<K, V> {
-    fn new() -> Self {
-        Self { shards: (0..SHARDS).map(|_| CachePadded::new(RwLock::default())).collect() }
+    /// Shards sized for about `locations` locations in all, so that they do not grow (rehash
+    /// and fault in fresh pages) while workers race through the block.
+    fn with_capacity(locations: usize) -> Self {
+        let each = locations / SHARDS + 1;
+        Self {
+            shards: (0..SHARDS)
+                .map(|_| {
+                    CachePadded::new(RwLock::new(HashMap::with_capacity_and_hasher(
+                        each,
+                        Default::default(),
+                    )))
+                })
+                .collect(),
+        }
     }
 }
 
@@ -201,8 +213,18 @@ enum FoldStart {
 
 impl MvMemory {
     /// An empty store for a block of the given fork.
+    #[cfg(test)]
     pub(crate) fn new(spurious_dragon: bool) -> Self {
-        Self { accounts: Shards::new(), storage: Shards::new(), spurious_dragon }
+        Self::with_capacity(spurious_dragon, 0)
+    }
+
+    /// An empty store sized for a block of `transactions` transactions.
+    pub(crate) fn with_capacity(spurious_dragon: bool, transactions: usize) -> Self {
+        Self {
+            accounts: Shards::with_capacity(transactions * 2),
+            storage: Shards::with_capacity(transactions * 2),
+            spurious_dragon,
+        }
     }
 
     fn fold(&self, versions: &AccountVersions, tx: TxIdx) -> FoldStart {
@@ -242,32 +264,47 @@ impl MvMemory {
     }
 
     /// The value of `address` as transaction `tx` must see it; `base` gives the pre-block value.
+    /// The flag says whether the value is the pre-block one because nothing below `tx` wrote
+    /// the account (validation then only has to check that this is still so).
     pub(crate) fn read_account<E>(
         &self,
         address: Address,
         tx: TxIdx,
         base: impl FnOnce() -> Result<Option<AccountInfo>, E>,
-    ) -> Result<Option<AccountInfo>, E> {
+    ) -> Result<(Option<AccountInfo>, bool), E> {
         let shard = self.accounts.shards[shard_of(&address, 0)].read();
         let Some(versions) = shard.get(&address) else {
             drop(shard);
-            return base();
+            return Ok((base()?, true));
         };
+        if versions.writes.below(tx).is_empty() {
+            if let Some(value) = &versions.base {
+                return Ok((value.clone(), true));
+            }
+            drop(shard);
+            return Ok((base()?, true));
+        }
         if let FoldStart::At(value, from) = self.fold(versions, tx) {
-            return Ok(self.credits_onto(versions, value, from, tx));
+            return Ok((self.credits_onto(versions, value, from, tx), false));
         }
         drop(shard);
         // Credits on the pre-block value: fetch it outside the lock, keep it, and fold again
         // (the versions may have changed meanwhile; a speculative read is validated anyway).
         let value = base()?;
         let mut shard = self.accounts.shards[shard_of(&address, 0)].write();
-        let Some(versions) = shard.get_mut(&address) else { return Ok(value) };
+        let Some(versions) = shard.get_mut(&address) else { return Ok((value, true)) };
         versions.base.get_or_insert_with(|| value.clone());
         let (start, from) = match self.fold(versions, tx) {
             FoldStart::At(start, from) => (start, from),
             FoldStart::Base => (value, Bound::Unbounded),
         };
-        Ok(self.credits_onto(versions, start, from, tx))
+        Ok((self.credits_onto(versions, start, from, tx), false))
+    }
+
+    /// Whether a transaction below `tx` wrote the account `address`.
+    pub(crate) fn account_written_below(&self, address: Address, tx: TxIdx) -> bool {
+        let shard = self.accounts.shards[shard_of(&address, 0)].read();
+        shard.get(&address).is_some_and(|versions| !versions.writes.below(tx).is_empty())
     }
 
     /// The transactions below `tx` whose writes an account read of `address` depends on: the
@@ -530,7 +567,7 @@ mod tests {
         writes.accounts[0].1 = AccountWrite::Credit(U256::from(7));
         mv.publish(6, &writes, &mut Vec::new());
 
-        let read = |tx| mv.read_account(a, tx, base(Some(account(50, 0)))).unwrap();
+        let read = |tx| mv.read_account(a, tx, base(Some(account(50, 0)))).unwrap().0;
         assert_eq!(read(0).unwrap().balance, U256::from(50), "below every write: the base");
         assert_eq!(read(3).unwrap().balance, U256::from(60), "base plus the credit at 2");
         assert_eq!(read(5).unwrap().balance, U256::from(100), "the absolute write at 4");
@@ -548,12 +585,12 @@ mod tests {
             writes.accounts.push((a, AccountWrite::Credit(U256::from(tx as u64 + 1))));
             mv.publish(tx, &writes, written);
         }
-        let unfolded = mv.read_account(a, 5, base(Some(account(0, 1)))).unwrap();
+        let unfolded = mv.read_account(a, 5, base(Some(account(0, 1)))).unwrap().0;
         for (tx, written) in written_by.iter().enumerate() {
             mv.commit(tx, written, |_| Ok::<_, ()>(Some(account(0, 1)))).unwrap();
         }
         // The base closure must not be needed once everything is committed.
-        let folded = mv.read_account(a, 5, || Err(())).unwrap();
+        let folded = mv.read_account(a, 5, || Err(())).unwrap().0;
         assert_eq!(folded, unfolded);
         assert_eq!(folded.clone().unwrap().balance, U256::from(1 + 2 + 3 + 4 + 5));
         let mut finals = Vec::new();
@@ -605,9 +642,9 @@ mod tests {
         mv.publish(2, &second, &mut written);
         assert_eq!(written, vec![Location::Account(a)]);
         assert!(matches!(mv.read_slot(b, U256::ZERO, 3), SlotVersion::Base));
-        assert_eq!(mv.read_account(a, 3, base(None)).unwrap().unwrap().balance, U256::from(2));
+        assert_eq!(mv.read_account(a, 3, base(None)).unwrap().0.unwrap().balance, U256::from(2));
         mv.retract_all(2, &mut written);
-        assert_eq!(mv.read_account(a, 3, base(None)).unwrap(), None);
+        assert_eq!(mv.read_account(a, 3, base(None)).unwrap(), (None, true));
         let mut accounts = Vec::new();
         let mut slots = Vec::new();
         for shard in 0..MvMemory::SHARDS {

@@ -106,6 +106,8 @@ pub(crate) struct WorkerStats {
 #[derive(Debug)]
 pub(crate) struct Scheduler {
     next_exec: CachePadded<AtomicUsize>,
+    /// The commit frontier, readable without the commit lock.
+    frontier: CachePadded<AtomicUsize>,
     done: CachePadded<AtomicBool>,
     failed: AtomicBool,
     fatal: Mutex<Option<ExecutionError>>,
@@ -117,6 +119,7 @@ impl Scheduler {
     pub(crate) fn new(transactions: usize) -> Self {
         Self {
             next_exec: CachePadded::new(AtomicUsize::new(0)),
+            frontier: CachePadded::new(AtomicUsize::new(0)),
             done: CachePadded::new(AtomicBool::new(transactions == 0)),
             failed: AtomicBool::new(false),
             fatal: Mutex::new(None),
@@ -175,7 +178,13 @@ impl Scheduler {
             if self.failed.load(Ordering::Acquire) || self.done.load(Ordering::Acquire) {
                 return;
             }
-            if let Some(mut commit) = self.commit.try_lock() {
+            // Only contend for the commit lock when the frontier can move.
+            let frontier_ready = self
+                .slots
+                .get(self.frontier.load(Ordering::Acquire))
+                .is_none_or(|slot| slot.status.load(Ordering::Acquire) == EXECUTED);
+            let commit = if frontier_ready { self.commit.try_lock() } else { None };
+            if let Some(mut commit) = commit {
                 match self.commit_ready(&mut commit, shared, evm, &mut writes, stats) {
                     Ok(true) => {
                         self.done.store(true, Ordering::Release);
@@ -300,6 +309,7 @@ impl Scheduler {
             commit.results.push(result);
             slot.status.store(COMMITTED, Ordering::Release);
             commit.next += 1;
+            self.frontier.store(commit.next, Ordering::Release);
         }
     }
 }

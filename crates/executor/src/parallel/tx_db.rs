@@ -34,10 +34,10 @@ impl AccountView {
 #[derive(Clone, Debug)]
 pub(crate) enum Read {
     /// An account read. Unless `balance_observed`, only existence, nonce, code and whether the
-    /// balance is zero mattered to the execution.
-    Account { address: Address, seen: Option<AccountView>, balance_observed: bool },
-    /// A storage slot read.
-    Storage { address: Address, slot: U256, value: U256 },
+    /// balance is zero mattered to the execution. `from_base`: nothing below wrote it then.
+    Account { address: Address, seen: Option<AccountView>, balance_observed: bool, from_base: bool },
+    /// A storage slot read. `from_base`: nothing below wrote or wiped it then.
+    Storage { address: Address, slot: U256, value: U256, from_base: bool },
     /// Whether the account had storage (the EIP-7610 collision check).
     HasStorage { address: Address, value: bool },
 }
@@ -63,34 +63,34 @@ pub(crate) fn base_account<S: StateSource + ?Sized>(
 ) -> Result<Option<AccountInfo>, DbError> {
     let mut account = source.account(address).map_err(DbError::Source)?;
     if let Some(info) = account.as_mut() {
-        if info.code.is_none() {
+        if info.code.is_none() && info.code_hash != revm::primitives::KECCAK_EMPTY {
             info.code = Some(source.code(info.code_hash).map_err(DbError::Source)?);
         }
     }
     Ok(account)
 }
 
-/// Reads `address` as transaction `tx` sees it.
+/// Reads `address` as transaction `tx` sees it; the flag says the value is the pre-block one.
 pub(crate) fn read_account<S: StateSource + ?Sized>(
     mv: &MvMemory,
     source: &S,
     address: Address,
     tx: TxIdx,
-) -> Result<Option<AccountInfo>, DbError> {
+) -> Result<(Option<AccountInfo>, bool), DbError> {
     mv.read_account(address, tx, || base_account(source, address))
 }
 
-/// Reads a slot as transaction `tx` sees it.
+/// Reads a slot as transaction `tx` sees it; the flag says the value is the pre-block one.
 pub(crate) fn read_slot<S: StateSource + ?Sized>(
     mv: &MvMemory,
     source: &S,
     address: Address,
     slot: U256,
     tx: TxIdx,
-) -> Result<U256, DbError> {
+) -> Result<(U256, bool), DbError> {
     match mv.read_slot(address, slot, tx) {
-        SlotVersion::Written(value) => Ok(value),
-        SlotVersion::Base => source.storage(address, slot).map_err(DbError::Source),
+        SlotVersion::Written(value) => Ok((value, false)),
+        SlotVersion::Base => Ok((source.storage(address, slot).map_err(DbError::Source)?, true)),
     }
 }
 
@@ -135,12 +135,23 @@ pub(crate) fn validate<S: StateSource + ?Sized>(
 ) -> Result<bool, DbError> {
     for read in reads {
         let same = match read {
-            Read::Account { address, seen, balance_observed } => {
-                let now = read_account(mv, source, *address, tx)?;
+            // A pre-block value still holds if nothing below wrote the location since.
+            Read::Account { address, from_base: true, .. }
+                if !mv.account_written_below(*address, tx) =>
+            {
+                true
+            }
+            Read::Storage { address, slot, from_base: true, .. }
+                if matches!(mv.read_slot(*address, *slot, tx), SlotVersion::Base) =>
+            {
+                true
+            }
+            Read::Account { address, seen, balance_observed, .. } => {
+                let (now, _) = read_account(mv, source, *address, tx)?;
                 same_view(seen, &AccountView::of(&now), *balance_observed)
             }
-            Read::Storage { address, slot, value } => {
-                read_slot(mv, source, *address, *slot, tx)? == *value
+            Read::Storage { address, slot, value, .. } => {
+                read_slot(mv, source, *address, *slot, tx)?.0 == *value
             }
             Read::HasStorage { address, value } => has_storage(mv, source, *address, tx)? == *value,
         };
@@ -209,11 +220,13 @@ impl<S: StateSource + ?Sized> Database for TxDb<'_, S> {
     type Error = DbError;
 
     fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, DbError> {
-        let value = read_account(&self.shared.mv, self.shared.source, address, self.tx)?;
+        let (value, from_base) =
+            read_account(&self.shared.mv, self.shared.source, address, self.tx)?;
         self.reads.push(Read::Account {
             address,
             seen: AccountView::of(&value),
             balance_observed: false,
+            from_base,
         });
         Ok(value)
     }
@@ -225,8 +238,9 @@ impl<S: StateSource + ?Sized> Database for TxDb<'_, S> {
     }
 
     fn storage(&mut self, address: Address, index: U256) -> Result<U256, DbError> {
-        let value = read_slot(&self.shared.mv, self.shared.source, address, index, self.tx)?;
-        self.reads.push(Read::Storage { address, slot: index, value });
+        let (value, from_base) =
+            read_slot(&self.shared.mv, self.shared.source, address, index, self.tx)?;
+        self.reads.push(Read::Storage { address, slot: index, value, from_base });
         Ok(value)
     }
 
