@@ -160,6 +160,8 @@ pub fn measure_block<S: StateSource + ?Sized>(
             execute_ms: output.stats.execute_time.as_secs_f64() * 1e3,
             validate_ms: output.stats.validate_time.as_secs_f64() * 1e3,
             finalize_ms: output.stats.finalize_time.as_secs_f64() * 1e3,
+            commit_ms: output.stats.commit_time.as_secs_f64() * 1e3,
+            idle_ms: output.stats.idle_time.as_secs_f64() * 1e3,
             engine: engine_name(output.stats.engine),
             decision: output.stats.fallback.map(|f| format!("{f:?}")),
             sequential_peak_bytes: sequential_peak,

@@ -37,6 +37,10 @@ pub struct Record {
     pub execute_ms: f64,
     /// Time spent validating read sets (last timed run).
     pub validate_ms: f64,
+    /// Time spent holding the commit lock, summed over workers (last timed run).
+    pub commit_ms: f64,
+    /// Time workers had nothing to do, summed over workers (last timed run).
+    pub idle_ms: f64,
     /// Time spent building the state changes after the last commit (last timed run).
     pub finalize_ms: f64,
     /// The engine that actually ran (what the adaptive policy chose).

@@ -105,6 +105,11 @@ pub struct ExecutionStats {
     pub execute_time: Duration,
     /// Wall time spent validating read sets (summed over workers).
     pub validate_time: Duration,
+    /// Wall time spent holding the commit lock: validation, re-execution at the frontier and
+    /// the in-order block rules (summed over workers).
+    pub commit_time: Duration,
+    /// Wall time workers waited with nothing to execute or commit (summed over workers).
+    pub idle_time: Duration,
     /// Wall time spent building the state changes after the last transaction.
     pub finalize_time: Duration,
 }
@@ -120,6 +125,8 @@ impl ExecutionStats {
             fallback: None,
             execute_time: Duration::ZERO,
             validate_time: Duration::ZERO,
+            commit_time: Duration::ZERO,
+            idle_time: Duration::ZERO,
             finalize_time: Duration::ZERO,
         }
     }

@@ -37,13 +37,14 @@ impl MemoryAccount {
     }
 
     fn info(&self) -> AccountInfo {
+        // Built field by field: `AccountInfo::default()` allocates an empty code.
         AccountInfo {
             balance: self.balance,
             nonce: self.nonce,
             code_hash: self.code_hash,
+            account_id: None,
             // No code for code-less accounts: revm makes the empty code itself when needed.
             code: (!self.code.is_empty()).then(|| self.code.clone()),
-            ..Default::default()
         }
     }
 }

@@ -7,7 +7,10 @@
 //! compare in parallel ([`Finalizer::work`]); the caller then merges the sorted rows
 //! ([`Finalizer::finish`]).
 
-use super::mv_memory::{FinalAccount, MvMemory};
+use super::{
+    mv_memory::{FinalAccount, FinalValue, MvMemory},
+    tx_db::base_account,
+};
 use crate::evm::DbError;
 use alloy_primitives::{Address, U256};
 use lanes_state::{changes::AccountState, AccountChange, StateChanges, StateSource};
@@ -68,11 +71,11 @@ impl Finalizer {
             for account in finals.drain(..) {
                 let pre = match account.base {
                     Some(base) => base,
-                    None => source.account(account.address).map_err(DbError::Source)?,
+                    None => base_account(source, account.address)?,
                 };
                 let info = match account.value {
-                    Some(value) => value,
-                    None => pre.clone(),
+                    FinalValue::Known(value) => value,
+                    FinalValue::CreditsOnBase(credits) => mv.apply_credits(pre.clone(), &credits),
                 };
                 let cleared = account.last_wipe.is_some()
                     && source.has_storage(account.address).map_err(DbError::Source)?;

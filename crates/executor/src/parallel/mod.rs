@@ -111,6 +111,8 @@ pub fn execute_parallel_with<S: StateSource + ?Sized>(
         stats.execute_time += worker.execute_time;
         stats.validate_time += worker.validate_time;
         stats.finalize_time = stats.finalize_time.max(worker.finalize_time);
+        stats.commit_time += worker.commit_time;
+        stats.idle_time += worker.idle_time;
     }
     let (results, gas, dependencies) = scheduler.finish()?;
     let merge = Instant::now();

@@ -80,7 +80,14 @@ pub(crate) fn apply_credit(
     amount: U256,
     spurious_dragon: bool,
 ) -> Option<AccountInfo> {
-    let mut info = value.unwrap_or_default();
+    // Not `AccountInfo::default()`: that allocates an empty code.
+    let mut info = value.unwrap_or(AccountInfo {
+        balance: U256::ZERO,
+        nonce: 0,
+        code_hash: revm::primitives::KECCAK_EMPTY,
+        account_id: None,
+        code: None,
+    });
     info.balance = info.balance.saturating_add(amount);
     if spurious_dragon && info.is_empty() {
         None
@@ -156,6 +163,9 @@ struct AccountVersions {
 }
 
 const SHARDS: usize = 64;
+
+/// Credits an account may pile up before the committer folds them into a checkpoint.
+const CHECKPOINT_EVERY: usize = 8;
 
 fn shard_of(address: &Address, salt: u8) -> usize {
     (address[19] ^ address[7] ^ salt) as usize % SHARDS
@@ -409,8 +419,10 @@ impl MvMemory {
         }
     }
 
-    /// Folds the account writes of transaction `tx`, which has just committed, into the
-    /// committed value of each account it wrote. Every transaction below `tx` is committed.
+    /// Keeps reads of heavily credited accounts short: when transaction `tx` (just committed;
+    /// every transaction below it is committed) credited an account that has piled up
+    /// [`CHECKPOINT_EVERY`] credits since its last absolute write or checkpoint, the folded
+    /// value becomes the account's new committed checkpoint. Other writes need no work here.
     pub(crate) fn commit<E>(
         &self,
         tx: TxIdx,
@@ -421,25 +433,30 @@ impl MvMemory {
             let Location::Account(address) = location else { continue };
             let mut shard = self.accounts.shards[shard_of(address, 0)].write();
             let Some(versions) = shard.get_mut(address) else { continue };
-            let Some(write) = versions.writes.get(tx) else { continue };
-            let value = match write {
-                AccountWrite::Absolute(v) => v.clone(),
-                AccountWrite::Credit(amount) => {
-                    let amount = *amount;
-                    let before = match versions.committed.take() {
-                        Some((_, v)) => v,
-                        None => match &versions.base {
-                            Some(v) => v.clone(),
-                            None => {
-                                let v = base(*address)?;
-                                versions.base = Some(v.clone());
-                                v
-                            }
-                        },
-                    };
-                    apply_credit(before, amount, self.spurious_dragon)
+            if !matches!(versions.writes.get(tx), Some(AccountWrite::Credit(_))) {
+                continue;
+            }
+            let through = versions.writes.below(tx + 1);
+            let since = versions.committed.as_ref().map(|(at, _)| *at);
+            let pending = through
+                .iter()
+                .rev()
+                .take_while(|(index, write)| {
+                    matches!(write, AccountWrite::Credit(_)) && since.is_none_or(|at| *index > at)
+                })
+                .count();
+            if pending < CHECKPOINT_EVERY {
+                continue;
+            }
+            let (start, from) = match self.fold(versions, tx + 1) {
+                FoldStart::At(start, from) => (start, from),
+                FoldStart::Base => {
+                    let value = base(*address)?;
+                    versions.base = Some(value.clone());
+                    (value, Bound::Unbounded)
                 }
             };
+            let value = self.credits_onto(versions, start, from, tx + 1);
             versions.committed = Some((tx, value));
         }
         Ok(())
@@ -483,21 +500,48 @@ impl MvMemory {
     /// shard index below it, so that workers can finalise shards in parallel.
     pub(crate) const SHARDS: usize = SHARDS;
 
-    /// The final value of every account of account shard `shard` that a committed transaction
-    /// wrote or wiped, once every transaction has committed: `(address, final value or None
-    /// when only wiped, whether wiped, pre-block value if known)`.
+    /// The final state of every account of account shard `shard` that a committed
+    /// transaction wrote or wiped, once every transaction has committed.
     pub(crate) fn final_accounts(&self, shard: usize, out: &mut Vec<FinalAccount>) {
         for (address, versions) in self.accounts.shards[shard].read().iter() {
             if versions.writes.is_empty() && versions.wipes.is_empty() {
                 continue;
             }
+            let value = match self.fold(versions, TxIdx::MAX) {
+                FoldStart::At(start, from) => {
+                    FinalValue::Known(self.credits_onto(versions, start, from, TxIdx::MAX))
+                }
+                FoldStart::Base => FinalValue::CreditsOnBase(
+                    versions
+                        .writes
+                        .0
+                        .iter()
+                        .filter_map(|(_, write)| match write {
+                            AccountWrite::Credit(amount) => Some(*amount),
+                            AccountWrite::Absolute(_) => None,
+                        })
+                        .collect(),
+                ),
+            };
             out.push(FinalAccount {
                 address: *address,
-                value: versions.committed.as_ref().map(|(_, v)| v.clone()),
+                value,
                 last_wipe: versions.wipes.last().map(|(i, _)| *i),
                 base: versions.base.clone(),
             });
         }
+    }
+
+    /// Applies credits with this block's EIP-161 rules.
+    pub(crate) fn apply_credits(
+        &self,
+        mut value: Option<AccountInfo>,
+        credits: &[U256],
+    ) -> Option<AccountInfo> {
+        for amount in credits {
+            value = apply_credit(value, *amount, self.spurious_dragon);
+        }
+        value
     }
 
     /// The final value of every slot of storage shard `shard` written by a committed
@@ -512,12 +556,21 @@ impl MvMemory {
     }
 }
 
+/// An account's final value, or how to get it.
+#[derive(Debug)]
+pub(crate) enum FinalValue {
+    /// Known from the writes.
+    Known(Option<AccountInfo>),
+    /// These credits, in order, on the pre-block value (none: only wiped, the pre-block value).
+    CreditsOnBase(SmallVec<[U256; 2]>),
+}
+
 /// An account's final state after every transaction committed.
 #[derive(Debug)]
 pub(crate) struct FinalAccount {
     pub(crate) address: Address,
-    /// The final value; `None` when the account was only wiped (its value is the pre-block one).
-    pub(crate) value: Option<Option<AccountInfo>>,
+    /// The final value.
+    pub(crate) value: FinalValue,
     /// The last transaction that wiped its storage.
     pub(crate) last_wipe: Option<TxIdx>,
     /// The pre-block value, if it was fetched during the block.
@@ -579,24 +632,27 @@ mod tests {
     fn committed_value_shortcuts_the_fold_and_matches_it() {
         let mv = MvMemory::new(true);
         let a = address(2);
-        let mut written_by = vec![Vec::new(); 5];
+        let mut written_by = vec![Vec::new(); 20];
         for (tx, written) in written_by.iter_mut().enumerate() {
             let mut writes = WriteSet::default();
             writes.accounts.push((a, AccountWrite::Credit(U256::from(tx as u64 + 1))));
             mv.publish(tx, &writes, written);
         }
-        let unfolded = mv.read_account(a, 5, base(Some(account(0, 1)))).unwrap().0;
+        let unfolded = mv.read_account(a, 20, base(Some(account(0, 1)))).unwrap().0;
         for (tx, written) in written_by.iter().enumerate() {
             mv.commit(tx, written, |_| Ok::<_, ()>(Some(account(0, 1)))).unwrap();
         }
         // The base closure must not be needed once everything is committed.
-        let folded = mv.read_account(a, 5, || Err(())).unwrap().0;
+        let folded = mv.read_account(a, 20, || Err(())).unwrap().0;
         assert_eq!(folded, unfolded);
-        assert_eq!(folded.clone().unwrap().balance, U256::from(1 + 2 + 3 + 4 + 5));
+        assert_eq!(folded.clone().unwrap().balance, U256::from((1..=20).sum::<u64>()));
         let mut finals = Vec::new();
         mv.final_accounts(shard_of(&a, 0), &mut finals);
         assert_eq!(finals.len(), 1);
-        assert_eq!(finals[0].value, Some(folded), "the final value is the committed one");
+        assert!(
+            matches!(&finals[0].value, FinalValue::Known(v) if *v == folded),
+            "the final value folds every credit"
+        );
     }
 
     #[test]

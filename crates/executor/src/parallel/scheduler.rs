@@ -100,6 +100,8 @@ pub(crate) struct WorkerStats {
     pub(crate) execute_time: Duration,
     pub(crate) validate_time: Duration,
     pub(crate) finalize_time: Duration,
+    pub(crate) commit_time: Duration,
+    pub(crate) idle_time: Duration,
 }
 
 /// The shared scheduling state of one block.
@@ -185,7 +187,10 @@ impl Scheduler {
                 .is_none_or(|slot| slot.status.load(Ordering::Acquire) == EXECUTED);
             let commit = if frontier_ready { self.commit.try_lock() } else { None };
             if let Some(mut commit) = commit {
-                match self.commit_ready(&mut commit, shared, evm, &mut writes, stats) {
+                let started = Instant::now();
+                let committed = self.commit_ready(&mut commit, shared, evm, &mut writes, stats);
+                stats.commit_time += started.elapsed();
+                match committed {
                     Ok(true) => {
                         self.done.store(true, Ordering::Release);
                         return;
@@ -202,7 +207,9 @@ impl Scheduler {
                 self.execute(index, shared, evm, &mut writes, stats);
                 backoff.reset();
             } else {
+                let started = Instant::now();
                 backoff.snooze();
+                stats.idle_time += started.elapsed();
             }
         }
     }
