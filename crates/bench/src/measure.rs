@@ -82,7 +82,8 @@ fn timed<S: StateSource + ?Sized>(
     Ok((started.elapsed(), output))
 }
 
-/// Measures one block with the sequential engine and the parallel engine at each thread count.
+/// Measures one block with the sequential engine and the adaptive engine ([`Engine::Auto`]) at
+/// each thread count; the dependency graph comes from a traced run of the parallel engine.
 ///
 /// Runs are interleaved (sequential, then each thread count, `samples` rounds) so that drift
 /// on a shared machine hits every engine alike; the speedup is the median of the rounds'
@@ -102,7 +103,7 @@ pub fn measure_block<S: StateSource + ?Sized>(
     }
     let dependencies = graph.trace.as_ref().map(|t| t.dependencies.clone()).unwrap_or_default();
     for &threads in &settings.threads {
-        let warm = run(name, Engine::Parallel { threads }, block, state, false)?;
+        let warm = run(name, Engine::Auto { threads }, block, state, false)?;
         if let Some(difference) = warm.first_difference(&traced) {
             return Err(BenchError::Mismatch { name: name.to_string(), threads, difference });
         }
@@ -117,7 +118,7 @@ pub fn measure_block<S: StateSource + ?Sized>(
         let (sequential, _) = timed(name, Engine::Sequential, block, state)?;
         sequential_times.push(sequential);
         for (k, &threads) in settings.threads.iter().enumerate() {
-            let (parallel, output) = timed(name, Engine::Parallel { threads }, block, state)?;
+            let (parallel, output) = timed(name, Engine::Auto { threads }, block, state)?;
             parallel_times[k].push(parallel);
             ratios[k].push(sequential.as_secs_f64() / parallel.as_secs_f64().max(1e-12));
             last[k] = Some(output);
@@ -131,7 +132,7 @@ pub fn measure_block<S: StateSource + ?Sized>(
     };
     let mut records = Vec::with_capacity(settings.threads.len());
     for (k, &threads) in settings.threads.iter().enumerate() {
-        let engine = Engine::Parallel { threads };
+        let engine = Engine::Auto { threads };
         let parallel = median(std::mem::take(&mut parallel_times[k]));
         let mut round_ratios = std::mem::take(&mut ratios[k]);
         round_ratios.sort_by(f64::total_cmp);
@@ -163,7 +164,7 @@ pub fn measure_block<S: StateSource + ?Sized>(
             commit_ms: output.stats.commit_time.as_secs_f64() * 1e3,
             idle_ms: output.stats.idle_time.as_secs_f64() * 1e3,
             engine: engine_name(output.stats.engine),
-            decision: output.stats.fallback.map(|f| format!("{f:?}")),
+            decision: output.stats.fallback.map(|f| f.to_string()),
             sequential_peak_bytes: sequential_peak,
             parallel_peak_bytes: parallel_peak,
         });

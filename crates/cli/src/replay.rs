@@ -2,7 +2,7 @@
 //! and against each other, with the speedup of each.
 
 use alloy_primitives::B256;
-use lanes_executor::{execute, BlockOutput, Engine};
+use lanes_executor::{execute, BlockOutput, Engine, EngineKind};
 use lanes_fixtures::{
     mainnet::{MainnetBlock, MainnetFolder},
     receipts,
@@ -22,6 +22,19 @@ pub(crate) struct Args {
     /// Timed runs of each engine per block (after one warm-up); the median is reported.
     #[arg(long, default_value_t = 3)]
     samples: usize,
+    /// `parallel` always runs the parallel engine (the exactness check); `auto` lets the
+    /// adaptive policy choose per block (what a node would run).
+    #[arg(long, value_enum, default_value_t = EngineChoice::Parallel)]
+    engine: EngineChoice,
+}
+
+/// Which engine `lanes replay` compares with the sequential one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum EngineChoice {
+    /// The parallel engine, on every block.
+    Parallel,
+    /// The adaptive policy's choice.
+    Auto,
 }
 
 /// Runs `engine` on `block` `samples` times after a warm-up; returns the first output and the
@@ -82,14 +95,24 @@ struct Row {
 fn replay_block(block: &MainnetBlock, args: &Args) -> Result<Row, String> {
     let (sequential, seq_ms) = timed(Engine::Sequential, block, args.samples)?;
     check_header(block, &sequential)?;
-    let (parallel, par_ms) =
-        timed(Engine::Parallel { threads: args.threads }, block, args.samples)?;
+    let engine = match args.engine {
+        EngineChoice::Parallel => Engine::Parallel { threads: args.threads },
+        EngineChoice::Auto => Engine::Auto { threads: args.threads },
+    };
+    let (parallel, par_ms) = timed(engine, block, args.samples)?;
     if let Some(difference) = parallel.first_difference(&sequential) {
         return Err(format!("parallel differs from sequential: {difference}"));
     }
     let speedup = if par_ms > 0.0 { seq_ms / par_ms } else { 1.0 };
+    let chosen = match (parallel.stats.engine, parallel.stats.fallback) {
+        (_, Some(reason)) => format!("  sequential: {reason}"),
+        (EngineKind::Parallel { threads }, None) if args.engine == EngineChoice::Auto => {
+            format!("  parallel/{threads}")
+        }
+        _ => String::new(),
+    };
     println!(
-        "{:>9} {:<17} {:>5} {:>11} {:>9.2} {:>9.2} {:>7.2}x {:>6}  ok",
+        "{:>9} {:<17} {:>5} {:>11} {:>9.2} {:>9.2} {:>7.2}x {:>6}  ok{chosen}",
         block.number,
         block.fork,
         block.block.transactions.len(),
@@ -144,11 +167,12 @@ pub(crate) fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
     let big: Vec<&Row> = rows.iter().filter(|r| r.txs >= 100).collect();
     let worst = rows.iter().map(|r| r.speedup).fold(f64::INFINITY, f64::min);
     println!(
-        "{} blocks, {} passed, {} failed; {} threads; speedup geomean {:.2}x (blocks with >= 100 txs: {:.2}x over {}), worst {:.2}x; {:.1} s",
+        "{} blocks, {} passed, {} failed; {} threads, {:?} engine; speedup geomean {:.2}x (blocks with >= 100 txs: {:.2}x over {}), worst {:.2}x; {:.1} s",
         rows.len() + failed,
         rows.len(),
         failed,
         args.threads,
+        args.engine,
         geomean(&all),
         geomean(&big),
         big.len(),

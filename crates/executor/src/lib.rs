@@ -7,6 +7,7 @@
 //! - [`Engine::Sequential`]: plain revm, one transaction after the other. The oracle.
 //! - [`Engine::Parallel`]: optimistic concurrency in the Block-STM family. Its results are
 //!   identical to the sequential engine's, bit for bit; only the statistics differ.
+//! - [`Engine::Auto`]: the adaptive [`policy`] picks one of the two per block.
 //!
 //! ## The parallel algorithm
 //!
@@ -45,12 +46,15 @@
 //! | per-transaction database and read sets | `parallel/tx_db.rs` |
 //! | revm hooks, fee deferral, write sets | `parallel/vm.rs` |
 //! | scheduler and commit | `parallel/scheduler.rs` |
+//! | parallel finalisation of the state changes | `parallel/finalize.rs` |
+//! | the adaptive policy | [`policy`] |
 
 pub mod block;
 pub mod error;
 mod evm;
 pub mod outcome;
 pub mod parallel;
+pub mod policy;
 pub mod sequential;
 
 pub use block::{BlobParams, Block, BlockContext, BlockHashes, MissingBlockHash};
@@ -74,6 +78,12 @@ pub enum Engine {
     /// The parallel engine.
     Parallel {
         /// Worker threads, the calling thread included (at least 1).
+        threads: usize,
+    },
+    /// Whichever of the two the adaptive [`policy`] expects to be faster for the block, with
+    /// at most `threads` workers; the choice and its reason are in the statistics.
+    Auto {
+        /// Most worker threads, the calling thread included.
         threads: usize,
     },
 }
@@ -107,6 +117,16 @@ pub fn execute_with<S: StateSource + ?Sized>(
         Engine::Parallel { threads } => {
             parallel::execute_parallel_with(block, source, threads, options)
         }
+        Engine::Auto { threads } => match policy::decide(block, threads) {
+            policy::Decision::Parallel { threads } => {
+                parallel::execute_parallel_with(block, source, threads, options)
+            }
+            policy::Decision::Sequential(reason) => {
+                let mut output = sequential::execute_sequential_with(block, source, options)?;
+                output.stats.fallback = Some(reason);
+                Ok(output)
+            }
+        },
     }
 }
 

@@ -81,11 +81,41 @@ pub enum EngineKind {
     },
 }
 
-/// Why the parallel engine handed a block to the sequential engine.
+/// Why the adaptive policy ([`crate::policy`]) ran a block sequentially.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FallbackReason {
-    /// The block has too few transactions for workers to pay off.
-    TooFewTransactions,
+    /// One worker: nothing can overlap.
+    OneThread,
+    /// Too few transactions for the per-block cost of workers to pay off.
+    TooFewTransactions {
+        /// Transactions in the block.
+        txs: usize,
+    },
+    /// Too little gas for the per-block cost of workers to pay off.
+    TooLittleGas {
+        /// Sum of the transactions' gas limits.
+        gas: u64,
+    },
+    /// One sender's chain of transactions (ordered by nonce) caps the speedup too low.
+    SenderChain {
+        /// Transactions of the busiest sender.
+        longest: usize,
+        /// Transactions in the block.
+        txs: usize,
+    },
+}
+
+impl std::fmt::Display for FallbackReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::OneThread => write!(f, "one thread"),
+            Self::TooFewTransactions { txs } => write!(f, "{txs} transactions is too few"),
+            Self::TooLittleGas { gas } => write!(f, "{gas} gas is too little"),
+            Self::SenderChain { longest, txs } => {
+                write!(f, "one sender has {longest} of {txs} transactions")
+            }
+        }
+    }
 }
 
 /// What it cost to execute a block.
