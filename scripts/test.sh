@@ -5,7 +5,8 @@
 #   3. unit and integration tests (synthetic blocks, the randomized differential test);
 #   4. every state-test suite through the parallel engine at 2 threads, then a seeded sample of
 #      a fifth of every suite at 1, 4 and 8 threads;
-#   5. every mainnet block replayed at 1, 2, 4 and 8 threads.
+#   5. every mainnet block replayed at 1, 2, 4 and 8 threads;
+#   6. a smoke run of the benchmark harness (small blocks, one round) so that it cannot rot.
 # Exits non-zero on the first failing step; the last line sums the cases of all steps.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,6 +46,11 @@ done
 for threads in 1 2 4 8; do
   run "replay threads=$threads" "$lanes" replay --threads "$threads" --samples 1 "$fixtures/mainnet"
 done
+
+run "bench smoke" "$lanes" bench --workload raw-transfers erc20 uniswap hot-30 chain \
+  --gas 3000000 --samples 1 --threads 1 2 --memory \
+  --json "$logs/bench.json" --plot "$logs/bench.svg" "$(pwd)/samples/mainnet/blocks/19929064"
+test -s "$logs/bench.json" && test -s "$logs/bench.svg"
 
 # Sum the closing lines: cargo's "N passed; N failed", the statetest "N passed, N failed",
 # and the replay summary "N blocks, N passed, N failed".
