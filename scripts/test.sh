@@ -41,7 +41,7 @@ for suite in "${suites[@]}"; do
   run "statetest $(basename "$(dirname "$suite")")/$(basename "$suite")" "$lanes" statetest --threads 2 "$suite"
 done
 for threads in 1 4 8; do
-  run "statetest sample threads=$threads" "$lanes" statetest --threads "$threads" --sample 0.2 --seed "$threads" "${suites[@]}"
+  run "statetest sample threads=$threads" "$lanes" statetest --threads "$threads" --sample 0.22 --seed "$threads" "${suites[@]}"
 done
 for threads in 1 2 4 8; do
   run "replay threads=$threads" "$lanes" replay --threads "$threads" --samples 1 "$fixtures/mainnet"
