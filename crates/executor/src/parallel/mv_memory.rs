@@ -156,10 +156,10 @@ struct AccountVersions {
     /// folded in. Readers start from it instead of folding all the way down, which keeps a
     /// read of an account credited by every transaction (the beneficiary) short; after the
     /// last commit it is the account's final value.
-    committed: Option<(TxIdx, Option<AccountInfo>)>,
+    committed: Option<Box<(TxIdx, Option<AccountInfo>)>>,
     /// The pre-block value, kept once fetched for this written account (folding credits onto
-    /// it, and comparing the final value with it).
-    base: Option<Option<AccountInfo>>,
+    /// it, and comparing the final value with it). Boxed: most accounts never need it.
+    base: Option<Box<Option<AccountInfo>>>,
 }
 
 const SHARDS: usize = 64;
@@ -232,13 +232,13 @@ impl MvMemory {
     pub(crate) fn with_capacity(spurious_dragon: bool, transactions: usize) -> Self {
         Self {
             accounts: Shards::with_capacity(transactions * 2),
-            storage: Shards::with_capacity(transactions * 2),
+            storage: Shards::with_capacity(transactions),
             spurious_dragon,
         }
     }
 
     fn fold(&self, versions: &AccountVersions, tx: TxIdx) -> FoldStart {
-        let committed = versions.committed.as_ref().filter(|(index, _)| *index < tx);
+        let committed = versions.committed.as_deref().filter(|(index, _)| *index < tx);
         for (index, write) in versions.writes.below(tx).iter().rev() {
             if let Some((at, folded)) = committed.filter(|(at, _)| index <= at) {
                 return FoldStart::At(folded.clone(), Bound::Excluded(*at));
@@ -247,7 +247,7 @@ impl MvMemory {
                 return FoldStart::At(v.clone(), Bound::Excluded(*index));
             }
         }
-        match &versions.base {
+        match versions.base.as_deref() {
             Some(base) => FoldStart::At(base.clone(), Bound::Unbounded),
             None => FoldStart::Base,
         }
@@ -288,7 +288,7 @@ impl MvMemory {
             return Ok((base()?, true));
         };
         if versions.writes.below(tx).is_empty() {
-            if let Some(value) = &versions.base {
+            if let Some(value) = versions.base.as_deref() {
                 return Ok((value.clone(), true));
             }
             drop(shard);
@@ -303,7 +303,7 @@ impl MvMemory {
         let value = base()?;
         let mut shard = self.accounts.shards[shard_of(&address, 0)].write();
         let Some(versions) = shard.get_mut(&address) else { return Ok((value, true)) };
-        versions.base.get_or_insert_with(|| value.clone());
+        versions.base.get_or_insert_with(|| Box::new(value.clone()));
         let (start, from) = match self.fold(versions, tx) {
             FoldStart::At(start, from) => (start, from),
             FoldStart::Base => (value, Bound::Unbounded),
@@ -437,7 +437,7 @@ impl MvMemory {
                 continue;
             }
             let through = versions.writes.below(tx + 1);
-            let since = versions.committed.as_ref().map(|(at, _)| *at);
+            let since = versions.committed.as_deref().map(|(at, _)| *at);
             let pending = through
                 .iter()
                 .rev()
@@ -452,12 +452,12 @@ impl MvMemory {
                 FoldStart::At(start, from) => (start, from),
                 FoldStart::Base => {
                     let value = base(*address)?;
-                    versions.base = Some(value.clone());
+                    versions.base = Some(Box::new(value.clone()));
                     (value, Bound::Unbounded)
                 }
             };
             let value = self.credits_onto(versions, start, from, tx + 1);
-            versions.committed = Some((tx, value));
+            versions.committed = Some(Box::new((tx, value)));
         }
         Ok(())
     }
@@ -527,7 +527,7 @@ impl MvMemory {
                 address: *address,
                 value,
                 last_wipe: versions.wipes.last().map(|(i, _)| *i),
-                base: versions.base.clone(),
+                base: versions.base.as_deref().cloned(),
             });
         }
     }

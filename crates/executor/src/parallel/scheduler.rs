@@ -313,6 +313,9 @@ impl Scheduler {
                     .commit(j, &data.written, |address| base_account(shared.source, address))
                     .map_err(|error| db_error(j, error))?;
             }
+            // A committed transaction's read and write sets are never needed again.
+            data.reads = Vec::new();
+            data.written = Vec::new();
             commit.results.push(result);
             slot.status.store(COMMITTED, Ordering::Release);
             commit.next += 1;
