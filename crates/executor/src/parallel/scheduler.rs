@@ -89,6 +89,41 @@ struct CommitState {
     results: Vec<TxResult>,
     /// Per committed transaction, what it depended on (only when tracing).
     dependencies: Vec<Vec<TxIdx>>,
+    /// Recent validation failures, driving the throttle.
+    conflicts: ConflictRate,
+}
+
+/// An exponential moving average of validation failures at the commit frontier. Above
+/// [`ConflictRate::THROTTLE_ABOVE`] speculation stops: workers would mostly compute results
+/// that fail validation (every transaction touching one hot slot, say), so the committer runs
+/// the next [`ConflictRate::THROTTLE_FOR`] transactions itself, in order, each final at once.
+/// Then speculation resumes and the rate is measured again.
+#[derive(Debug, Default)]
+struct ConflictRate {
+    average: f32,
+    throttled_left: usize,
+}
+
+impl ConflictRate {
+    const THROTTLE_ABOVE: f32 = 0.5;
+    const THROTTLE_FOR: usize = 128;
+
+    fn record(&mut self, failed: bool, throttled: &AtomicBool) {
+        if self.throttled_left > 0 {
+            self.throttled_left -= 1;
+            if self.throttled_left == 0 {
+                // Probe again, remembering that conflicts were frequent.
+                self.average = Self::THROTTLE_ABOVE * 0.75;
+                throttled.store(false, Ordering::Relaxed);
+            }
+            return;
+        }
+        self.average = self.average * 0.875 + if failed { 0.125 } else { 0.0 };
+        if self.average > Self::THROTTLE_ABOVE {
+            self.throttled_left = Self::THROTTLE_FOR;
+            throttled.store(true, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Counters one worker keeps for the block's statistics.
@@ -110,6 +145,8 @@ pub(crate) struct Scheduler {
     next_exec: CachePadded<AtomicUsize>,
     /// The commit frontier, readable without the commit lock.
     frontier: CachePadded<AtomicUsize>,
+    /// Set while conflicts are so frequent that workers stop speculating (see [`ConflictRate`]).
+    throttled: CachePadded<AtomicBool>,
     done: CachePadded<AtomicBool>,
     failed: AtomicBool,
     fatal: Mutex<Option<ExecutionError>>,
@@ -122,6 +159,7 @@ impl Scheduler {
         Self {
             next_exec: CachePadded::new(AtomicUsize::new(0)),
             frontier: CachePadded::new(AtomicUsize::new(0)),
+            throttled: CachePadded::new(AtomicBool::new(false)),
             done: CachePadded::new(AtomicBool::new(transactions == 0)),
             failed: AtomicBool::new(false),
             fatal: Mutex::new(None),
@@ -133,6 +171,7 @@ impl Scheduler {
                 gas: BlockGas::default(),
                 results: Vec::with_capacity(transactions),
                 dependencies: Vec::new(),
+                conflicts: ConflictRate::default(),
             })),
         }
     }
@@ -180,11 +219,15 @@ impl Scheduler {
             if self.failed.load(Ordering::Acquire) || self.done.load(Ordering::Acquire) {
                 return;
             }
-            // Only contend for the commit lock when the frontier can move.
-            let frontier_ready = self
-                .slots
-                .get(self.frontier.load(Ordering::Acquire))
-                .is_none_or(|slot| slot.status.load(Ordering::Acquire) == EXECUTED);
+            // Only contend for the commit lock when the frontier can move: its transaction has
+            // executed, or (throttled) nobody has taken it yet and the committer will run it.
+            let throttled = self.throttled.load(Ordering::Relaxed);
+            let frontier = self.frontier.load(Ordering::Acquire);
+            let frontier_ready = self.slots.get(frontier).is_none_or(|slot| {
+                let status = slot.status.load(Ordering::Acquire);
+                status == EXECUTED
+                    || (throttled && self.next_exec.load(Ordering::Relaxed) == frontier)
+            });
             let commit = if frontier_ready { self.commit.try_lock() } else { None };
             if let Some(mut commit) = commit {
                 let started = Instant::now();
@@ -201,6 +244,14 @@ impl Scheduler {
                         return;
                     }
                 }
+            }
+            if self.throttled.load(Ordering::Relaxed) {
+                // Conflicts are so frequent that speculation only wastes work: the committer
+                // executes transactions in order until the throttle lifts.
+                let started = Instant::now();
+                backoff.snooze();
+                stats.idle_time += started.elapsed();
+                continue;
             }
             let index = self.next_exec.fetch_add(1, Ordering::Relaxed);
             if index < n {
@@ -264,11 +315,24 @@ impl Scheduler {
                 return Ok(true);
             }
             let slot = &self.slots[j];
+            let mut inline = false;
             if slot.status.load(Ordering::Acquire) != EXECUTED {
-                return Ok(false);
+                // Throttled and nobody took it: run it here, final at once.
+                if !self.throttled.load(Ordering::Relaxed)
+                    || self
+                        .next_exec
+                        .compare_exchange(j, j + 1, Ordering::AcqRel, Ordering::Relaxed)
+                        .is_err()
+                {
+                    return Ok(false);
+                }
+                inline = true;
             }
             let tx = &shared.block.transactions[j];
             let mut data = slot.data.lock();
+            if inline {
+                self.run_incarnation(j, &mut data, shared, evm, writes, stats);
+            }
             let result = match commit.gas.check(context, tx) {
                 Err(invalid) => {
                     // Invalid for this block whatever it did: it must have written nothing.
@@ -278,15 +342,11 @@ impl Scheduler {
                 }
                 Ok(()) => {
                     let started = Instant::now();
-                    let valid = validate(&shared.mv, shared.source, j, &data.reads).map_err(
-                        |e| match e {
-                            DbError::Source(source) => ExecutionError::State { tx: j, source },
-                            DbError::MissingBlockHash(number) => {
-                                ExecutionError::MissingBlockHash { tx: j, number }
-                            }
-                        },
-                    )?;
+                    let valid = inline
+                        || validate(&shared.mv, shared.source, j, &data.reads)
+                            .map_err(|error| db_error(j, error))?;
                     stats.validate_time += started.elapsed();
+                    commit.conflicts.record(!valid, &self.throttled);
                     if !valid {
                         stats.validation_failures += 1;
                         stats.reexecutions += 1;
