@@ -21,5 +21,7 @@ unpack() {
 unpack "$fixtures/ethereum-tests/legacy/GeneralStateTests-v13.3-multifork.tar.zst" "$out/v13.3" &
 unpack "$fixtures/eest/state_tests.tar.zst" "$out/eest" &
 unpack "$fixtures/eest/state_tests_static.tar.zst" "$out/eest" &
+unpack "$fixtures/eest/blockchain_tests.tar.zst" "$out/eest" &
+unpack "$fixtures/eest/blockchain_tests_static.tar.zst" "$out/eest" &
 wait
 echo "$out"

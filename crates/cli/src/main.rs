@@ -1,11 +1,14 @@
 //! `lanes`: the Lanes command line.
 //!
 //! - `lanes statetest <PATH>...`: run Ethereum state tests through the parallel engine.
+//! - `lanes blocktest <PATH>...`: import the blocks of Ethereum blockchain tests, the
+//!   transactions through the parallel engine, and check hashes, head and post-state.
 //! - `lanes replay <PATH>...`: replay mainnet blocks sequentially and in parallel, check them
 //!   against their headers and against each other, and print the speedups.
 //! - `lanes bench [PATH...]`: benchmark parallel against sequential with ideal speedups.
 
 mod bench;
+mod blocktest;
 mod replay;
 mod sample;
 mod statetest;
@@ -29,6 +32,8 @@ struct Cli {
 enum Command {
     /// Run state-test JSON files (directories are walked) through the parallel engine.
     Statetest(statetest::Args),
+    /// Import blockchain-test JSON files (directories are walked) block by block.
+    Blocktest(blocktest::Args),
     /// Replay mainnet block folders sequentially and in parallel and compare.
     Replay(replay::Args),
     /// Benchmark parallel against sequential on built-in workloads and mainnet blocks.
@@ -46,6 +51,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let ok = match cli.command {
         Command::Statetest(args) => statetest::run(args),
+        Command::Blocktest(args) => blocktest::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Bench(args) => bench::run(args),
     };

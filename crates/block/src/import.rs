@@ -1,0 +1,495 @@
+//! Importing a block: from its RLP to a committed post-state, or a typed rejection that
+//! changes nothing.
+//!
+//! The steps of [`Chain::import_rlp`], in order:
+//! 1. decode the RLP into a header and a body (`alloy-consensus`), find the parent;
+//! 2. header rules against the parent ([`crate::header`]);
+//! 3. body rules: transactions root, ommers hash and ommer rules, withdrawals root, block
+//!    size (EIP-7934), each sender recovered, blob gas used;
+//! 4. on an [`Overlay`] of the parent's state: the DAO fork's change, the pre-block system
+//!    calls (EIP-2935, EIP-4788), the transactions through the parallel engine (before
+//!    Byzantium one at a time, for the receipts' intermediate state roots), rewards,
+//!    withdrawals, EIP-6110 deposits and the EIP-7002/EIP-7251 request calls;
+//! 5. gas used, receipts root, logs bloom and requests hash against the header;
+//! 6. the overlay becomes canonical state changes, applied to a copy of the parent's state
+//!    whose root must equal the header's;
+//! 7. only then is the block stored, and becomes the head if it is heavier (before the merge)
+//!    or simply newer (after).
+
+use crate::{
+    chainspec::ChainSpec,
+    error::{BlockError, ImportError},
+    header::{validate_header, HeaderFork},
+    overlay::Overlay,
+    post_block, system_calls,
+};
+use alloy_consensus::{
+    proofs::{
+        calculate_ommers_root, calculate_receipt_root, calculate_transaction_root,
+        calculate_withdrawals_root,
+    },
+    transaction::SignerRecoverable,
+    Block as ConsensusBlock, Eip658Value, Header, Receipt, ReceiptEnvelope, ReceiptWithBloom,
+    Transaction, TxEip4844Variant, TxEnvelope, TxType,
+};
+use alloy_eips::{eip4844::DATA_GAS_PER_BLOB, eip7685::Requests};
+use alloy_evm::{eth::eip6110::accumulate_deposits_from_logs, FromRecoveredTx};
+use alloy_hardforks::EthereumHardfork;
+use alloy_primitives::{map::HashMap, Bloom, B256, U256};
+use alloy_rlp::Decodable;
+use lanes_executor::{
+    execute, BlobParams as ExecBlobParams, Block, BlockContext, BlockHashes, Engine,
+    MissingBlockHash, TxOutcome,
+};
+use lanes_state::{InMemoryState, StateSource};
+use revm::context::{BlockEnv, TxEnv};
+use std::{collections::BTreeMap, sync::Arc};
+
+/// Largest RLP-encoded block from Osaka on (EIP-7934: 10 MiB less a 2 MiB margin).
+pub const MAX_RLP_BLOCK_SIZE: usize = 10 * 1024 * 1024 - 2 * 1024 * 1024;
+/// How many generations back an ommer may be.
+pub const MAX_OMMER_DEPTH: u64 = 6;
+/// How many ancestors `BLOCKHASH` can see.
+const BLOCKHASH_WINDOW: u64 = 256;
+
+/// A block the chain holds, with the state after it.
+#[derive(Debug)]
+pub struct StoredBlock {
+    /// Its header.
+    pub header: Header,
+    /// Total difficulty up to and including it.
+    pub total_difficulty: U256,
+    /// The state after it.
+    pub state: Arc<InMemoryState>,
+    /// The hashes of its ommers.
+    pub ommers: Vec<B256>,
+}
+
+/// What importing a valid block produced.
+#[derive(Debug)]
+pub struct Imported {
+    /// The block's hash.
+    pub hash: B256,
+    /// Its number.
+    pub number: u64,
+    /// Transactions executed.
+    pub transactions: usize,
+    /// Whether it became the head.
+    pub head: bool,
+}
+
+/// A chain of imported blocks and their states, side chains included.
+#[derive(Debug)]
+pub struct Chain {
+    spec: ChainSpec,
+    engine: Engine,
+    blocks: HashMap<B256, StoredBlock>,
+    head: B256,
+}
+
+/// The receipt of a transaction of type `tx_type`: EIP-658 status from Byzantium on, the
+/// intermediate state root before.
+fn receipt(tx_type: TxType, status: Eip658Value, outcome: &TxOutcome) -> ReceiptEnvelope {
+    let receipt = Receipt {
+        status,
+        cumulative_gas_used: outcome.cumulative_gas_used,
+        logs: outcome.logs.clone(),
+    };
+    let with_bloom = ReceiptWithBloom::from(receipt);
+    match tx_type {
+        TxType::Legacy => ReceiptEnvelope::Legacy(with_bloom),
+        TxType::Eip2930 => ReceiptEnvelope::Eip2930(with_bloom),
+        TxType::Eip1559 => ReceiptEnvelope::Eip1559(with_bloom),
+        TxType::Eip4844 => ReceiptEnvelope::Eip4844(with_bloom),
+        TxType::Eip7702 => ReceiptEnvelope::Eip7702(with_bloom),
+    }
+}
+
+impl Chain {
+    /// A chain whose genesis is `genesis` with state `state`; blocks execute with `engine`.
+    ///
+    /// Fails when the state's root is not the genesis header's.
+    pub fn new(
+        spec: ChainSpec,
+        genesis: Header,
+        state: InMemoryState,
+        engine: Engine,
+    ) -> Result<Self, ImportError> {
+        let hash = genesis.hash_slow();
+        let root = state.state_root();
+        if root != genesis.state_root {
+            return Err(ImportError {
+                number: genesis.number,
+                hash,
+                rule: Box::new(BlockError::root("stateRoot", genesis.state_root, root)),
+            });
+        }
+        let mut blocks = HashMap::default();
+        blocks.insert(
+            hash,
+            StoredBlock {
+                total_difficulty: genesis.difficulty,
+                header: genesis,
+                state: Arc::new(state),
+                ommers: Vec::new(),
+            },
+        );
+        Ok(Self { spec, engine, blocks, head: hash })
+    }
+
+    /// A chain whose genesis block is given as RLP (a fixture's `genesisRLP`).
+    pub fn from_genesis_rlp(
+        spec: ChainSpec,
+        rlp: &[u8],
+        state: InMemoryState,
+        engine: Engine,
+    ) -> Result<Self, ImportError> {
+        let mut buf = rlp;
+        let block = ConsensusBlock::<TxEnvelope>::decode(&mut buf).map_err(|e| ImportError {
+            number: 0,
+            hash: B256::ZERO,
+            rule: Box::new(BlockError::Rlp(e)),
+        })?;
+        Self::new(spec, block.header, state, engine)
+    }
+
+    /// The head: the hash and the stored block.
+    pub fn head(&self) -> (B256, &StoredBlock) {
+        (self.head, &self.blocks[&self.head])
+    }
+
+    /// The block with `hash`, if imported.
+    pub fn block(&self, hash: &B256) -> Option<&StoredBlock> {
+        self.blocks.get(hash)
+    }
+
+    /// The chain specification.
+    pub fn spec(&self) -> &ChainSpec {
+        &self.spec
+    }
+
+    /// Decodes and imports a block from its RLP. A rejected block changes nothing.
+    pub fn import_rlp(&mut self, rlp: &[u8]) -> Result<Imported, ImportError> {
+        let mut buf = rlp;
+        let block = ConsensusBlock::<TxEnvelope>::decode(&mut buf).map_err(|e| ImportError {
+            number: 0,
+            hash: B256::ZERO,
+            rule: Box::new(BlockError::Rlp(e)),
+        })?;
+        let hash = block.header.hash_slow();
+        let number = block.header.number;
+        let wrap = |rule| ImportError { number, hash, rule: Box::new(rule) };
+        if !buf.is_empty() {
+            return Err(wrap(BlockError::TrailingBytes(buf.len())));
+        }
+        self.import(block, hash, rlp.len()).map_err(wrap)
+    }
+
+    fn ancestors(&self, from: B256, count: u64) -> impl Iterator<Item = (B256, &StoredBlock)> {
+        let mut next = Some(from);
+        std::iter::from_fn(move || {
+            let hash = next?;
+            let block = self.blocks.get(&hash)?;
+            next = (block.header.number > 0).then_some(block.header.parent_hash);
+            Some((hash, block))
+        })
+        .take(count as usize)
+    }
+
+    fn check_ommers(
+        &self,
+        header: &Header,
+        hash: B256,
+        ommers: &[Header],
+    ) -> Result<(), BlockError> {
+        if ommers.len() > 2 {
+            return Err(BlockError::Ommer { index: 2, reason: "more than two ommers" });
+        }
+        let recent: Vec<(B256, &StoredBlock)> =
+            self.ancestors(header.parent_hash, MAX_OMMER_DEPTH + 1).collect();
+        let mut seen = Vec::with_capacity(ommers.len());
+        for (index, ommer) in ommers.iter().enumerate() {
+            let fail = |reason| Err(BlockError::Ommer { index, reason });
+            let age = header.number.checked_sub(ommer.number);
+            if !age.is_some_and(|age| (1..=MAX_OMMER_DEPTH).contains(&age)) {
+                return fail("not 1 to 6 generations older than the block");
+            }
+            let ommer_hash = ommer.hash_slow();
+            if ommer_hash == hash || recent.iter().any(|(h, _)| *h == ommer_hash) {
+                return fail("is an ancestor of the block");
+            }
+            if recent.iter().any(|(_, b)| b.ommers.contains(&ommer_hash)) {
+                return fail("already included by an ancestor");
+            }
+            if seen.contains(&ommer_hash) {
+                return fail("included twice");
+            }
+            seen.push(ommer_hash);
+            let Some(parent) = recent.iter().find(|(h, _)| *h == ommer.parent_hash) else {
+                return fail("its parent is not a recent ancestor of the block");
+            };
+            if ommer.parent_hash == header.parent_hash {
+                return fail("is a sibling of the block");
+            }
+            let parent = parent.1;
+            let at = HeaderFork::of(&self.spec, ommer, parent.total_difficulty);
+            validate_header(&self.spec, ommer, &parent.header, at)
+                .map_err(|e| BlockError::OmmerHeader { index, source: Box::new(e) })?;
+        }
+        Ok(())
+    }
+
+    fn import(
+        &mut self,
+        block: ConsensusBlock<TxEnvelope>,
+        hash: B256,
+        size: usize,
+    ) -> Result<Imported, BlockError> {
+        if self.blocks.contains_key(&hash) {
+            return Err(BlockError::AlreadyKnown);
+        }
+        let header = &block.header;
+        let body = &block.body;
+        let parent = self
+            .blocks
+            .get(&header.parent_hash)
+            .ok_or(BlockError::UnknownParent(header.parent_hash))?;
+        let at = HeaderFork::of(&self.spec, header, parent.total_difficulty);
+        validate_header(&self.spec, header, &parent.header, at)?;
+        let spec = crate::chainspec::spec_of(at.fork);
+
+        // Body.
+        if at.has(EthereumHardfork::Osaka) && size > MAX_RLP_BLOCK_SIZE {
+            return Err(BlockError::BlockTooLarge { size, max: MAX_RLP_BLOCK_SIZE });
+        }
+        let transactions_root = calculate_transaction_root(&body.transactions);
+        if transactions_root != header.transactions_root {
+            return Err(BlockError::root(
+                "transactionsRoot",
+                header.transactions_root,
+                transactions_root,
+            ));
+        }
+        let ommers_hash = calculate_ommers_root(&body.ommers);
+        if ommers_hash != header.ommers_hash {
+            return Err(BlockError::root("ommersHash", header.ommers_hash, ommers_hash));
+        }
+        if !at.merged {
+            self.check_ommers(header, hash, &body.ommers)?;
+        }
+        let shanghai = at.has(EthereumHardfork::Shanghai);
+        match (&body.withdrawals, header.withdrawals_root) {
+            (Some(withdrawals), Some(root)) if shanghai => {
+                let computed = calculate_withdrawals_root(withdrawals);
+                if computed != root {
+                    return Err(BlockError::root("withdrawalsRoot", root, computed));
+                }
+            }
+            (None, None) if !shanghai => {}
+            (withdrawals, _) => {
+                return Err(BlockError::Withdrawals { present: withdrawals.is_some() })
+            }
+        }
+
+        // Senders and transaction environments.
+        let homestead = at.has(EthereumHardfork::Homestead);
+        let spurious_dragon = at.has(EthereumHardfork::SpuriousDragon);
+        let mut transactions = Vec::with_capacity(body.transactions.len());
+        let mut types = Vec::with_capacity(body.transactions.len());
+        let mut blob_gas = 0u64;
+        for (index, tx) in body.transactions.iter().enumerate() {
+            let sender =
+                if homestead { tx.recover_signer() } else { tx.recover_signer_unchecked() }
+                    .map_err(|_| BlockError::Signature { tx: index })?;
+            if let TxEnvelope::Eip4844(signed) = tx {
+                if matches!(signed.tx(), TxEip4844Variant::TxEip4844WithSidecar(_)) {
+                    return Err(BlockError::TransactionRule {
+                        tx: index,
+                        reason: "a blob transaction in its network form (with blobs) (EIP-4844)",
+                    });
+                }
+            }
+            if !spurious_dragon && tx.chain_id().is_some() && tx.is_legacy() {
+                return Err(BlockError::TransactionRule {
+                    tx: index,
+                    reason: "EIP-155 replay protection before Spurious Dragon",
+                });
+            }
+            blob_gas +=
+                tx.blob_versioned_hashes().map_or(0, |h| h.len() as u64) * DATA_GAS_PER_BLOB;
+            types.push(tx.tx_type());
+            transactions.push(TxEnv::from_recovered_tx(tx, sender));
+        }
+        if let Some(used) = header.blob_gas_used {
+            if used != blob_gas {
+                return Err(BlockError::BlobGasUsed { got: used, expected: blob_gas });
+            }
+        }
+        if let Some(params) = at.blob {
+            if blob_gas > params.max_blob_gas_per_block() {
+                return Err(BlockError::BlobGasAboveMax {
+                    got: blob_gas,
+                    max: params.max_blob_gas_per_block(),
+                });
+            }
+        }
+
+        // The environment.
+        let mut env = BlockEnv {
+            number: U256::from(header.number),
+            beneficiary: header.beneficiary,
+            timestamp: U256::from(header.timestamp),
+            gas_limit: header.gas_limit,
+            basefee: header.base_fee_per_gas.unwrap_or_default(),
+            difficulty: header.difficulty,
+            prevrandao: at.merged.then_some(header.mix_hash),
+            ..Default::default()
+        };
+        if let (Some(excess), Some(params)) = (header.excess_blob_gas, at.blob) {
+            env.set_blob_excess_gas_and_price(excess, params.update_fraction as u64);
+        }
+        let mut known = BTreeMap::new();
+        for (h, b) in self.ancestors(header.parent_hash, BLOCKHASH_WINDOW) {
+            known.insert(b.header.number, h);
+        }
+        let context = BlockContext {
+            chain_id: self.spec.chain_id,
+            spec,
+            header: env,
+            blob: ExecBlobParams {
+                max_blobs_per_tx: at.blob.map(|p| p.max_blobs_per_tx),
+                max_blob_gas_per_block: at.blob.map(|p| p.max_blob_gas_per_block()),
+            },
+            block_hashes: BlockHashes { known, missing: MissingBlockHash::Error },
+        };
+
+        // Execution on an overlay of the parent's state.
+        let parent_state = Arc::clone(&parent.state);
+        let parent_td = parent.total_difficulty;
+        let base: &InMemoryState = &parent_state;
+        let mut overlay = Overlay::new(base);
+        if self.spec.dao_block() == Some(header.number) {
+            post_block::apply_dao_fork(&mut overlay)?;
+        }
+        system_calls::pre_block(&self.spec, header, &context, &mut overlay)?;
+        let mut outcomes = Vec::with_capacity(transactions.len());
+        let mut receipts = Vec::with_capacity(transactions.len());
+        let mut gas_used = 0u64;
+        let mut exec = Block { context, transactions };
+        if at.has(EthereumHardfork::Byzantium) {
+            let output = execute(self.engine, &exec, &overlay)?;
+            for (index, result) in output.results.into_iter().enumerate() {
+                let outcome =
+                    result.map_err(|source| BlockError::Transaction { tx: index, source })?;
+                let status = Eip658Value::Eip658(outcome.status.is_success());
+                receipts.push(receipt(types[index], status, &outcome));
+                outcomes.push(outcome);
+            }
+            gas_used = output.gas_used;
+            overlay.apply(&output.changes).map_err(BlockError::State)?;
+        } else {
+            // One transaction at a time: each receipt holds the state root after it.
+            let all = std::mem::take(&mut exec.transactions);
+            for (index, tx) in all.into_iter().enumerate() {
+                exec.context.header.gas_limit = header.gas_limit.saturating_sub(gas_used);
+                exec.transactions = vec![tx];
+                let output = execute(self.engine, &exec, &overlay)?;
+                for result in output.results {
+                    let mut outcome =
+                        result.map_err(|source| BlockError::Transaction { tx: index, source })?;
+                    overlay.apply(&output.changes).map_err(BlockError::State)?;
+                    gas_used += outcome.gas_used;
+                    outcome.cumulative_gas_used = gas_used;
+                    let root = post_state(base, &overlay)?.state_root();
+                    receipts.push(receipt(types[index], Eip658Value::PostState(root), &outcome));
+                    outcomes.push(outcome);
+                }
+            }
+            exec.context.header.gas_limit = header.gas_limit;
+        }
+        let context = exec.context;
+        if gas_used != header.gas_used {
+            return Err(BlockError::GasUsed { got: header.gas_used, expected: gas_used });
+        }
+        let mut bloom = Bloom::ZERO;
+        for outcome in &outcomes {
+            for log in &outcome.logs {
+                bloom.accrue_log(log);
+            }
+        }
+        if bloom != header.logs_bloom {
+            return Err(BlockError::LogsBloom {
+                got: Box::new(header.logs_bloom),
+                expected: Box::new(bloom),
+            });
+        }
+        let receipts_root = calculate_receipt_root(&receipts);
+        if receipts_root != header.receipts_root {
+            return Err(BlockError::root("receiptsRoot", header.receipts_root, receipts_root));
+        }
+
+        // After the transactions: rewards, withdrawals, requests.
+        if !at.merged {
+            let state_clear = at.has(EthereumHardfork::SpuriousDragon);
+            let base_reward = post_block::base_reward(spec);
+            post_block::pay_rewards(&mut overlay, header, &body.ommers, base_reward, state_clear)?;
+        }
+        if let Some(withdrawals) = &body.withdrawals {
+            post_block::apply_withdrawals(&mut overlay, withdrawals)?;
+        }
+        if at.has(EthereumHardfork::Prague) {
+            let mut requests = Requests::default();
+            let mut deposits = Vec::new();
+            accumulate_deposits_from_logs(
+                self.spec.deposit_contract,
+                outcomes.iter().flat_map(|o| o.logs.iter()),
+                &mut deposits,
+            )
+            .map_err(|e| BlockError::SystemCall(Box::new(e.into())))?;
+            if !deposits.is_empty() {
+                requests.push_request_with_type(0, deposits);
+            }
+            system_calls::post_block(&self.spec, &context, &mut overlay, &mut requests)?;
+            let computed = requests.requests_hash();
+            let got = header.requests_hash.unwrap_or_default();
+            if computed != got {
+                return Err(BlockError::root("requestsHash", got, computed));
+            }
+        }
+
+        // The state root.
+        let post = post_state(base, &overlay)?;
+        drop(overlay);
+        let root = post.state_root();
+        if root != header.state_root {
+            return Err(BlockError::root("stateRoot", header.state_root, root));
+        }
+
+        // Commit.
+        let total_difficulty = parent_td + header.difficulty;
+        let head_td = self.blocks.get(&self.head).map_or(U256::ZERO, |b| b.total_difficulty);
+        let becomes_head = at.merged || total_difficulty > head_td;
+        let number = header.number;
+        let count = outcomes.len();
+        let ommers = block.body.ommers.iter().map(Header::hash_slow).collect();
+        self.blocks.insert(
+            hash,
+            StoredBlock { header: block.header, total_difficulty, state: Arc::new(post), ommers },
+        );
+        if becomes_head {
+            self.head = hash;
+        }
+        Ok(Imported { hash, number, transactions: count, head: becomes_head })
+    }
+}
+
+/// The parent's state with the overlay's writes applied.
+fn post_state<S: StateSource + ?Sized>(
+    base: &InMemoryState,
+    overlay: &Overlay<'_, S>,
+) -> Result<InMemoryState, BlockError> {
+    let changes = overlay.to_changes().map_err(BlockError::State)?;
+    let mut post = base.clone();
+    post.apply(&changes);
+    Ok(post)
+}
