@@ -5,8 +5,9 @@
 #   3. unit and integration tests (synthetic blocks, the randomized differential test);
 #   4. every state-test suite through the parallel engine at 2 threads, then a seeded sample of
 #      a fifth of every suite at 1, 4 and 8 threads;
-#   5. every mainnet block replayed at 1, 2, 4 and 8 threads;
-#   6. a smoke run of the benchmark harness (small blocks, one round) so that it cannot rot.
+#   5. every blockchain-test suite imported block by block at 2 threads;
+#   6. every mainnet block replayed at 1, 2, 4 and 8 threads;
+#   7. a smoke run of the benchmark harness (small blocks, one round) so that it cannot rot.
 # Exits non-zero on the first failing step; the last line sums the cases of all steps.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,6 +43,13 @@ for suite in "${suites[@]}"; do
 done
 for threads in 1 4 8; do
   run "statetest sample threads=$threads" "$lanes" statetest --threads "$threads" --sample 0.22 --seed "$threads" "${suites[@]}"
+done
+# Blockchain tests: whole blocks imported, the transactions through the parallel engine.
+mapfile -t eest_forks < <(ls -d "$unpacked"/eest/blockchain_tests/*/ | grep -v '/static/$')
+run "blocktest eest/blockchain_tests" "$lanes" blocktest --threads 2 "${eest_forks[@]}"
+run "blocktest eest/blockchain_tests_static" "$lanes" blocktest --threads 2 "$unpacked/eest/blockchain_tests/static"
+for suite in ValidBlocks InvalidBlocks TransitionTests; do
+  run "blocktest ethereum-tests/$suite" "$lanes" blocktest --threads 2 "$fixtures/ethereum-tests/BlockchainTests/$suite"
 done
 for threads in 1 2 4 8; do
   run "replay threads=$threads" "$lanes" replay --threads "$threads" --samples 1 "$fixtures/mainnet"
