@@ -29,8 +29,8 @@ use alloy_consensus::{
         calculate_withdrawals_root,
     },
     transaction::SignerRecoverable,
-    Block as ConsensusBlock, Eip658Value, Header, Receipt, ReceiptEnvelope, ReceiptWithBloom,
-    Transaction, TxEip4844Variant, TxEnvelope, TxType,
+    Block as ConsensusBlock, BlockBody, Eip658Value, Header, Receipt, ReceiptEnvelope,
+    ReceiptWithBloom, Transaction, TxEip4844Variant, TxEnvelope, TxType,
 };
 use alloy_eips::{eip4844::DATA_GAS_PER_BLOB, eip7685::Requests};
 use alloy_evm::{eth::eip6110::accumulate_deposits_from_logs, FromRecoveredTx};
@@ -41,9 +41,13 @@ use lanes_executor::{
     execute, BlobParams as ExecBlobParams, Block, BlockContext, BlockHashes, Engine,
     MissingBlockHash, TxOutcome,
 };
-use lanes_state::{InMemoryState, StateSource};
+use lanes_state::{InMemoryState, StateChanges, StateSource};
 use revm::context::{BlockEnv, TxEnv};
-use std::{collections::BTreeMap, sync::Arc};
+use std::{
+    collections::BTreeMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 /// Largest RLP-encoded block from Osaka on (EIP-7934: 10 MiB less a 2 MiB margin).
 pub const MAX_RLP_BLOCK_SIZE: usize = 10 * 1024 * 1024 - 2 * 1024 * 1024;
@@ -249,217 +253,36 @@ impl Chain {
             return Err(BlockError::AlreadyKnown);
         }
         let header = &block.header;
-        let body = &block.body;
         let parent = self
             .blocks
             .get(&header.parent_hash)
             .ok_or(BlockError::UnknownParent(header.parent_hash))?;
         let at = HeaderFork::of(&self.spec, header, parent.total_difficulty);
         validate_header(&self.spec, header, &parent.header, at)?;
-        let spec = crate::chainspec::spec_of(at.fork);
-
-        // Body.
-        if at.has(EthereumHardfork::Osaka) && size > MAX_RLP_BLOCK_SIZE {
-            return Err(BlockError::BlockTooLarge { size, max: MAX_RLP_BLOCK_SIZE });
-        }
-        let transactions_root = calculate_transaction_root(&body.transactions);
-        if transactions_root != header.transactions_root {
-            return Err(BlockError::root(
-                "transactionsRoot",
-                header.transactions_root,
-                transactions_root,
-            ));
-        }
-        let ommers_hash = calculate_ommers_root(&body.ommers);
-        if ommers_hash != header.ommers_hash {
-            return Err(BlockError::root("ommersHash", header.ommers_hash, ommers_hash));
-        }
+        check_body(header, &block.body, at, size)?;
         if !at.merged {
-            self.check_ommers(header, hash, &body.ommers)?;
-        }
-        let shanghai = at.has(EthereumHardfork::Shanghai);
-        match (&body.withdrawals, header.withdrawals_root) {
-            (Some(withdrawals), Some(root)) if shanghai => {
-                let computed = calculate_withdrawals_root(withdrawals);
-                if computed != root {
-                    return Err(BlockError::root("withdrawalsRoot", root, computed));
-                }
-            }
-            (None, None) if !shanghai => {}
-            (withdrawals, _) => {
-                return Err(BlockError::Withdrawals { present: withdrawals.is_some() })
-            }
-        }
-
-        // Senders and transaction environments.
-        let homestead = at.has(EthereumHardfork::Homestead);
-        let spurious_dragon = at.has(EthereumHardfork::SpuriousDragon);
-        let mut transactions = Vec::with_capacity(body.transactions.len());
-        let mut types = Vec::with_capacity(body.transactions.len());
-        let mut blob_gas = 0u64;
-        for (index, tx) in body.transactions.iter().enumerate() {
-            let sender =
-                if homestead { tx.recover_signer() } else { tx.recover_signer_unchecked() }
-                    .map_err(|_| BlockError::Signature { tx: index })?;
-            if let TxEnvelope::Eip4844(signed) = tx {
-                if matches!(signed.tx(), TxEip4844Variant::TxEip4844WithSidecar(_)) {
-                    return Err(BlockError::TransactionRule {
-                        tx: index,
-                        reason: "a blob transaction in its network form (with blobs) (EIP-4844)",
-                    });
-                }
-            }
-            if !spurious_dragon && tx.chain_id().is_some() && tx.is_legacy() {
-                return Err(BlockError::TransactionRule {
-                    tx: index,
-                    reason: "EIP-155 replay protection before Spurious Dragon",
-                });
-            }
-            blob_gas +=
-                tx.blob_versioned_hashes().map_or(0, |h| h.len() as u64) * DATA_GAS_PER_BLOB;
-            types.push(tx.tx_type());
-            transactions.push(TxEnv::from_recovered_tx(tx, sender));
-        }
-        if let Some(used) = header.blob_gas_used {
-            if used != blob_gas {
-                return Err(BlockError::BlobGasUsed { got: used, expected: blob_gas });
-            }
-        }
-        if let Some(params) = at.blob {
-            if blob_gas > params.max_blob_gas_per_block() {
-                return Err(BlockError::BlobGasAboveMax {
-                    got: blob_gas,
-                    max: params.max_blob_gas_per_block(),
-                });
-            }
-        }
-
-        // The environment.
-        let mut env = BlockEnv {
-            number: U256::from(header.number),
-            beneficiary: header.beneficiary,
-            timestamp: U256::from(header.timestamp),
-            gas_limit: header.gas_limit,
-            basefee: header.base_fee_per_gas.unwrap_or_default(),
-            difficulty: header.difficulty,
-            prevrandao: at.merged.then_some(header.mix_hash),
-            ..Default::default()
-        };
-        if let (Some(excess), Some(params)) = (header.excess_blob_gas, at.blob) {
-            env.set_blob_excess_gas_and_price(excess, params.update_fraction as u64);
+            self.check_ommers(header, hash, &block.body.ommers)?;
         }
         let mut known = BTreeMap::new();
         for (h, b) in self.ancestors(header.parent_hash, BLOCKHASH_WINDOW) {
             known.insert(b.header.number, h);
         }
-        let context = BlockContext {
-            chain_id: self.spec.chain_id,
-            spec,
-            header: env,
-            blob: ExecBlobParams {
-                max_blobs_per_tx: at.blob.map(|p| p.max_blobs_per_tx),
-                max_blob_gas_per_block: at.blob.map(|p| p.max_blob_gas_per_block()),
-            },
-            block_hashes: BlockHashes { known, missing: MissingBlockHash::Error },
-        };
-
-        // Execution on an overlay of the parent's state.
         let parent_state = Arc::clone(&parent.state);
         let parent_td = parent.total_difficulty;
-        let base: &InMemoryState = &parent_state;
-        let mut overlay = Overlay::new(base);
-        if self.spec.dao_block() == Some(header.number) {
-            post_block::apply_dao_fork(&mut overlay)?;
-        }
-        system_calls::pre_block(&self.spec, header, &context, &mut overlay)?;
-        let mut outcomes = Vec::with_capacity(transactions.len());
-        let mut receipts = Vec::with_capacity(transactions.len());
-        let mut gas_used = 0u64;
-        let mut exec = Block { context, transactions };
-        if at.has(EthereumHardfork::Byzantium) {
-            let output = execute(self.engine, &exec, &overlay)?;
-            for (index, result) in output.results.into_iter().enumerate() {
-                let outcome =
-                    result.map_err(|source| BlockError::Transaction { tx: index, source })?;
-                let status = Eip658Value::Eip658(outcome.status.is_success());
-                receipts.push(receipt(types[index], status, &outcome));
-                outcomes.push(outcome);
-            }
-            gas_used = output.gas_used;
-            overlay.apply(&output.changes).map_err(BlockError::State)?;
-        } else {
-            // One transaction at a time: each receipt holds the state root after it.
-            let all = std::mem::take(&mut exec.transactions);
-            for (index, tx) in all.into_iter().enumerate() {
-                exec.context.header.gas_limit = header.gas_limit.saturating_sub(gas_used);
-                exec.transactions = vec![tx];
-                let output = execute(self.engine, &exec, &overlay)?;
-                for result in output.results {
-                    let mut outcome =
-                        result.map_err(|source| BlockError::Transaction { tx: index, source })?;
-                    overlay.apply(&output.changes).map_err(BlockError::State)?;
-                    gas_used += outcome.gas_used;
-                    outcome.cumulative_gas_used = gas_used;
-                    let root = post_state(base, &overlay)?.state_root();
-                    receipts.push(receipt(types[index], Eip658Value::PostState(root), &outcome));
-                    outcomes.push(outcome);
-                }
-            }
-            exec.context.header.gas_limit = header.gas_limit;
-        }
-        let context = exec.context;
-        if gas_used != header.gas_used {
-            return Err(BlockError::GasUsed { got: header.gas_used, expected: gas_used });
-        }
-        let mut bloom = Bloom::ZERO;
-        for outcome in &outcomes {
-            for log in &outcome.logs {
-                bloom.accrue_log(log);
-            }
-        }
-        if bloom != header.logs_bloom {
-            return Err(BlockError::LogsBloom {
-                got: Box::new(header.logs_bloom),
-                expected: Box::new(bloom),
-            });
-        }
-        let receipts_root = calculate_receipt_root(&receipts);
-        if receipts_root != header.receipts_root {
-            return Err(BlockError::root("receiptsRoot", header.receipts_root, receipts_root));
-        }
-
-        // After the transactions: rewards, withdrawals, requests.
-        if !at.merged {
-            let state_clear = at.has(EthereumHardfork::SpuriousDragon);
-            let base_reward = post_block::base_reward(spec);
-            post_block::pay_rewards(&mut overlay, header, &body.ommers, base_reward, state_clear)?;
-        }
-        if let Some(withdrawals) = &body.withdrawals {
-            post_block::apply_withdrawals(&mut overlay, withdrawals)?;
-        }
-        if at.has(EthereumHardfork::Prague) {
-            let mut requests = Requests::default();
-            let mut deposits = Vec::new();
-            accumulate_deposits_from_logs(
-                self.spec.deposit_contract,
-                outcomes.iter().flat_map(|o| o.logs.iter()),
-                &mut deposits,
-            )
-            .map_err(|e| BlockError::SystemCall(Box::new(e.into())))?;
-            if !deposits.is_empty() {
-                requests.push_request_with_type(0, deposits);
-            }
-            system_calls::post_block(&self.spec, &context, &mut overlay, &mut requests)?;
-            let computed = requests.requests_hash();
-            let got = header.requests_hash.unwrap_or_default();
-            if computed != got {
-                return Err(BlockError::root("requestsHash", got, computed));
-            }
-        }
+        let executed = execute_block(
+            &self.spec,
+            self.engine,
+            &block,
+            at,
+            &parent_state,
+            known,
+            Receipts::Exact,
+        )?;
+        executed.check(header, true)?;
 
         // The state root.
-        let post = post_state(base, &overlay)?;
-        drop(overlay);
+        let mut post = (*parent_state).clone();
+        post.apply(&executed.changes);
         let root = post.state_root();
         if root != header.state_root {
             return Err(BlockError::root("stateRoot", header.state_root, root));
@@ -470,7 +293,7 @@ impl Chain {
         let head_td = self.blocks.get(&self.head).map_or(U256::ZERO, |b| b.total_difficulty);
         let becomes_head = at.merged || total_difficulty > head_td;
         let number = header.number;
-        let count = outcomes.len();
+        let count = executed.outcomes.len();
         let ommers = block.body.ommers.iter().map(Header::hash_slow).collect();
         self.blocks.insert(
             hash,
@@ -481,6 +304,285 @@ impl Chain {
         }
         Ok(Imported { hash, number, transactions: count, head: becomes_head })
     }
+}
+
+/// The body rules that need no state: block size (EIP-7934), transactions root, ommers hash,
+/// withdrawals present exactly from Shanghai on and their root.
+pub fn check_body(
+    header: &Header,
+    body: &BlockBody<TxEnvelope>,
+    at: HeaderFork,
+    size: usize,
+) -> Result<(), BlockError> {
+    if at.has(EthereumHardfork::Osaka) && size > MAX_RLP_BLOCK_SIZE {
+        return Err(BlockError::BlockTooLarge { size, max: MAX_RLP_BLOCK_SIZE });
+    }
+    let transactions_root = calculate_transaction_root(&body.transactions);
+    if transactions_root != header.transactions_root {
+        return Err(BlockError::root(
+            "transactionsRoot",
+            header.transactions_root,
+            transactions_root,
+        ));
+    }
+    let ommers_hash = calculate_ommers_root(&body.ommers);
+    if ommers_hash != header.ommers_hash {
+        return Err(BlockError::root("ommersHash", header.ommers_hash, ommers_hash));
+    }
+    let shanghai = at.has(EthereumHardfork::Shanghai);
+    match (&body.withdrawals, header.withdrawals_root) {
+        (Some(withdrawals), Some(root)) if shanghai => {
+            let computed = calculate_withdrawals_root(withdrawals);
+            if computed != root {
+                return Err(BlockError::root("withdrawalsRoot", root, computed));
+            }
+        }
+        (None, None) if !shanghai => {}
+        (withdrawals, _) => return Err(BlockError::Withdrawals { present: withdrawals.is_some() }),
+    }
+    Ok(())
+}
+
+/// What receipts record before Byzantium, where each holds the state root after its
+/// transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Receipts {
+    /// Exact receipts: before Byzantium the transactions run one at a time and each receipt
+    /// holds the true intermediate root (needs the complete pre-state).
+    Exact,
+    /// The whole block runs at once; receipts before Byzantium hold a zero root (for partial
+    /// pre-states, where no intermediate root can be right).
+    StatusOnly,
+}
+
+/// What executing a block produced, before anything is compared with its header.
+#[derive(Debug)]
+pub struct Executed {
+    /// Per transaction, its outcome.
+    pub outcomes: Vec<TxOutcome>,
+    /// Gas used by the transactions.
+    pub gas_used: u64,
+    /// The bloom of every log.
+    pub logs_bloom: Bloom,
+    /// The receipts root.
+    pub receipts_root: B256,
+    /// The EIP-7685 requests hash (Prague on).
+    pub requests_hash: Option<B256>,
+    /// Every state change of the block (system calls, transactions, rewards, withdrawals),
+    /// canonical against the pre-block state.
+    pub changes: StateChanges,
+    /// Time spent in the engine on the transactions.
+    pub execute_time: Duration,
+    /// Time spent on everything else (system calls, receipts, rewards, requests).
+    pub other_time: Duration,
+}
+
+impl Executed {
+    /// Compares gas used, logs bloom, receipts root (when `receipts`) and requests hash with
+    /// `header`.
+    pub fn check(&self, header: &Header, receipts: bool) -> Result<(), BlockError> {
+        if self.gas_used != header.gas_used {
+            return Err(BlockError::GasUsed { got: header.gas_used, expected: self.gas_used });
+        }
+        if self.logs_bloom != header.logs_bloom {
+            return Err(BlockError::LogsBloom {
+                got: Box::new(header.logs_bloom),
+                expected: Box::new(self.logs_bloom),
+            });
+        }
+        if receipts && self.receipts_root != header.receipts_root {
+            return Err(BlockError::root("receiptsRoot", header.receipts_root, self.receipts_root));
+        }
+        if let Some(computed) = self.requests_hash {
+            let got = header.requests_hash.unwrap_or_default();
+            if computed != got {
+                return Err(BlockError::root("requestsHash", got, computed));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Executes `block` (whose fork is `at`) on `base`: senders, the DAO change, the pre-block
+/// system calls, the transactions through `engine`, rewards, withdrawals, deposits and the
+/// request system calls. `known_hashes` are the ancestors' hashes by number (`BLOCKHASH`).
+/// Rejects the block when a transaction is invalid or a system call fails; compares nothing
+/// with the header (see [`Executed::check`]).
+pub fn execute_block(
+    spec: &ChainSpec,
+    engine: Engine,
+    block: &ConsensusBlock<TxEnvelope>,
+    at: HeaderFork,
+    base: &InMemoryState,
+    known_hashes: BTreeMap<u64, B256>,
+    mode: Receipts,
+) -> Result<Executed, BlockError> {
+    let started = Instant::now();
+    let header = &block.header;
+    let body = &block.body;
+    let revm_spec = crate::chainspec::spec_of(at.fork);
+
+    // Senders and transaction environments.
+    let homestead = at.has(EthereumHardfork::Homestead);
+    let spurious_dragon = at.has(EthereumHardfork::SpuriousDragon);
+    let mut transactions = Vec::with_capacity(body.transactions.len());
+    let mut types = Vec::with_capacity(body.transactions.len());
+    let mut blob_gas = 0u64;
+    for (index, tx) in body.transactions.iter().enumerate() {
+        let sender = if homestead { tx.recover_signer() } else { tx.recover_signer_unchecked() }
+            .map_err(|_| BlockError::Signature { tx: index })?;
+        if let TxEnvelope::Eip4844(signed) = tx {
+            if matches!(signed.tx(), TxEip4844Variant::TxEip4844WithSidecar(_)) {
+                return Err(BlockError::TransactionRule {
+                    tx: index,
+                    reason: "a blob transaction in its network form (with blobs) (EIP-4844)",
+                });
+            }
+        }
+        if !spurious_dragon && tx.chain_id().is_some() && tx.is_legacy() {
+            return Err(BlockError::TransactionRule {
+                tx: index,
+                reason: "EIP-155 replay protection before Spurious Dragon",
+            });
+        }
+        blob_gas += tx.blob_versioned_hashes().map_or(0, |h| h.len() as u64) * DATA_GAS_PER_BLOB;
+        types.push(tx.tx_type());
+        transactions.push(TxEnv::from_recovered_tx(tx, sender));
+    }
+    if let Some(used) = header.blob_gas_used {
+        if used != blob_gas {
+            return Err(BlockError::BlobGasUsed { got: used, expected: blob_gas });
+        }
+    }
+    if let Some(params) = at.blob {
+        if blob_gas > params.max_blob_gas_per_block() {
+            return Err(BlockError::BlobGasAboveMax {
+                got: blob_gas,
+                max: params.max_blob_gas_per_block(),
+            });
+        }
+    }
+
+    // The environment.
+    let mut env = BlockEnv {
+        number: U256::from(header.number),
+        beneficiary: header.beneficiary,
+        timestamp: U256::from(header.timestamp),
+        gas_limit: header.gas_limit,
+        basefee: header.base_fee_per_gas.unwrap_or_default(),
+        difficulty: header.difficulty,
+        prevrandao: at.merged.then_some(header.mix_hash),
+        ..Default::default()
+    };
+    if let (Some(excess), Some(params)) = (header.excess_blob_gas, at.blob) {
+        env.set_blob_excess_gas_and_price(excess, params.update_fraction as u64);
+    }
+    let context = BlockContext {
+        chain_id: spec.chain_id,
+        spec: revm_spec,
+        header: env,
+        blob: ExecBlobParams {
+            max_blobs_per_tx: at.blob.map(|p| p.max_blobs_per_tx),
+            max_blob_gas_per_block: at.blob.map(|p| p.max_blob_gas_per_block()),
+        },
+        block_hashes: BlockHashes { known: known_hashes, missing: MissingBlockHash::Error },
+    };
+
+    // Execution on an overlay of the parent's state.
+    let mut overlay = Overlay::new(base);
+    if spec.dao_block() == Some(header.number) {
+        post_block::apply_dao_fork(&mut overlay)?;
+    }
+    system_calls::pre_block(spec, header, &context, &mut overlay)?;
+    let mut outcomes = Vec::with_capacity(transactions.len());
+    let mut receipts = Vec::with_capacity(transactions.len());
+    let mut gas_used = 0u64;
+    let mut exec = Block { context, transactions };
+    let mut execute_time = Duration::ZERO;
+    if at.has(EthereumHardfork::Byzantium) || mode == Receipts::StatusOnly {
+        let byzantium = at.has(EthereumHardfork::Byzantium);
+        let engine_started = Instant::now();
+        let output = execute(engine, &exec, &overlay)?;
+        execute_time = engine_started.elapsed();
+        for (index, result) in output.results.into_iter().enumerate() {
+            let outcome = result.map_err(|source| BlockError::Transaction { tx: index, source })?;
+            let status = if byzantium {
+                Eip658Value::Eip658(outcome.status.is_success())
+            } else {
+                Eip658Value::PostState(B256::ZERO)
+            };
+            receipts.push(receipt(types[index], status, &outcome));
+            outcomes.push(outcome);
+        }
+        gas_used = output.gas_used;
+        overlay.apply(&output.changes).map_err(BlockError::State)?;
+    } else {
+        // One transaction at a time: each receipt holds the state root after it.
+        let all = std::mem::take(&mut exec.transactions);
+        for (index, tx) in all.into_iter().enumerate() {
+            exec.context.header.gas_limit = header.gas_limit.saturating_sub(gas_used);
+            exec.transactions = vec![tx];
+            let engine_started = Instant::now();
+            let output = execute(engine, &exec, &overlay)?;
+            execute_time += engine_started.elapsed();
+            for result in output.results {
+                let mut outcome =
+                    result.map_err(|source| BlockError::Transaction { tx: index, source })?;
+                overlay.apply(&output.changes).map_err(BlockError::State)?;
+                gas_used += outcome.gas_used;
+                outcome.cumulative_gas_used = gas_used;
+                let root = post_state(base, &overlay)?.state_root();
+                receipts.push(receipt(types[index], Eip658Value::PostState(root), &outcome));
+                outcomes.push(outcome);
+            }
+        }
+        exec.context.header.gas_limit = header.gas_limit;
+    }
+    let context = exec.context;
+    let mut logs_bloom = Bloom::ZERO;
+    for outcome in &outcomes {
+        for log in &outcome.logs {
+            logs_bloom.accrue_log(log);
+        }
+    }
+    let receipts_root = calculate_receipt_root(&receipts);
+
+    // After the transactions: rewards, withdrawals, requests.
+    if !at.merged {
+        let state_clear = at.has(EthereumHardfork::SpuriousDragon);
+        let base_reward = post_block::base_reward(revm_spec);
+        post_block::pay_rewards(&mut overlay, header, &body.ommers, base_reward, state_clear)?;
+    }
+    if let Some(withdrawals) = &body.withdrawals {
+        post_block::apply_withdrawals(&mut overlay, withdrawals)?;
+    }
+    let mut requests_hash = None;
+    if at.has(EthereumHardfork::Prague) {
+        let mut requests = Requests::default();
+        let mut deposits = Vec::new();
+        accumulate_deposits_from_logs(
+            spec.deposit_contract,
+            outcomes.iter().flat_map(|o| o.logs.iter()),
+            &mut deposits,
+        )
+        .map_err(|e| BlockError::SystemCall(Box::new(e.into())))?;
+        if !deposits.is_empty() {
+            requests.push_request_with_type(0, deposits);
+        }
+        system_calls::post_block(spec, &context, &mut overlay, &mut requests)?;
+        requests_hash = Some(requests.requests_hash());
+    }
+    let changes = overlay.to_changes().map_err(BlockError::State)?;
+    Ok(Executed {
+        outcomes,
+        gas_used,
+        logs_bloom,
+        receipts_root,
+        requests_hash,
+        changes,
+        execute_time,
+        other_time: started.elapsed().saturating_sub(execute_time),
+    })
 }
 
 /// The parent's state with the overlay's writes applied.

@@ -33,6 +33,8 @@ pub mod overlay;
 pub mod post_block;
 pub mod system_calls;
 
+pub use alloy_hardforks::EthereumHardfork;
 pub use chainspec::{ChainSpec, NetworkError};
 pub use error::{BlockError, ImportError};
-pub use import::{Chain, Imported, StoredBlock};
+pub use header::HeaderFork;
+pub use import::{check_body, execute_block, Chain, Executed, Imported, Receipts, StoredBlock};

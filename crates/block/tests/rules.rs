@@ -105,7 +105,8 @@ fn a_valid_block_imports_and_becomes_the_head() {
 fn each_header_rule_rejects_and_changes_nothing() {
     let (mut chain, genesis) = chain();
     type Mutation = fn(&mut Block<TxEnvelope>);
-    let cases: Vec<(&str, Mutation, fn(&BlockError) -> bool)> = vec![
+    type Check = fn(&BlockError) -> bool;
+    let cases: Vec<(&str, Mutation, Check)> = vec![
         ("number", |b| b.header.number = 2, |e| matches!(e, BlockError::Number { got: 2, .. })),
         ("timestamp", |b| b.header.timestamp = 0, |e| matches!(e, BlockError::Timestamp { .. })),
         (

@@ -5,10 +5,25 @@
 //! fixture's hash (so with its state root, receipts root, ...), every block with
 //! `expectException` is rejected, the head is `lastblockhash` and the head's state equals
 //! `postState` (or has the root `postStateHash`).
+//!
+//! A mainnet fixture folder (`index.json`, or one `blocks/<number>` folder) runs as whole
+//! blocks instead: its pre-state is partial (absent accounts are empty), so the state root
+//! cannot be checked, but everything else is: the header hash, the transactions and
+//! withdrawals roots recomputed from the decoded body, the system calls, rewards and
+//! withdrawals applied, gas used, logs bloom and (Byzantium on) receipts root. The time of the
+//! (partial) post-state root is printed beside the execution time.
 
+use alloy_consensus::{
+    proofs::{calculate_transaction_root, calculate_withdrawals_root},
+    Block as ConsensusBlock, BlockBody, TxEnvelope,
+};
+use alloy_primitives::U256;
 use indicatif::{ProgressBar, ProgressStyle};
-use lanes_block::{Chain, ChainSpec, NetworkError};
+use lanes_block::{
+    execute_block, Chain, ChainSpec, EthereumHardfork, HeaderFork, NetworkError, Receipts,
+};
 use lanes_executor::Engine;
+use lanes_fixtures::mainnet::MainnetFolder;
 use lanes_fixtures::{
     blocktest::{self, BlockTestCase, PostState},
     walk,
@@ -210,9 +225,113 @@ fn run_file(path: &Path, threads: usize, progress: &ProgressBar) -> Tally {
     tally
 }
 
+/// Whether `path` is a mainnet fixture folder or one of its block folders.
+fn is_mainnet(path: &Path) -> bool {
+    path.join("index.json").is_file() || path.join("block.json").is_file()
+}
+
+/// Runs one mainnet block as a whole block; `Ok` carries the line to print.
+fn check_mainnet(
+    folder: &MainnetFolder,
+    number: u64,
+    threads: usize,
+) -> Result<String, Box<dyn std::error::Error>> {
+    let loaded = folder.load(number)?;
+    let rpc = &loaded.rpc;
+    let header = rpc.header.inner.clone();
+    if header.hash_slow() != rpc.header.hash {
+        return Err(format!(
+            "header hash {} != the fixture's {}",
+            header.hash_slow(),
+            rpc.header.hash
+        )
+        .into());
+    }
+    let transactions: Vec<TxEnvelope> = rpc
+        .transactions
+        .as_transactions()
+        .ok_or("the block has transaction hashes only")?
+        .iter()
+        .map(|tx| tx.inner.inner().clone())
+        .collect();
+    let tx_root = calculate_transaction_root(&transactions);
+    if tx_root != header.transactions_root {
+        return Err(
+            format!("transactionsRoot {} != computed {tx_root}", header.transactions_root).into()
+        );
+    }
+    let withdrawals = rpc.withdrawals.clone();
+    if let (Some(withdrawals), Some(root)) = (&withdrawals, header.withdrawals_root) {
+        let computed = calculate_withdrawals_root(withdrawals);
+        if computed != root {
+            return Err(format!("withdrawalsRoot {root} != computed {computed}").into());
+        }
+    }
+    // Ommer headers are not in the fixture (only their hashes): their rewards cannot be paid.
+    let ommers = rpc.uncles.len();
+    let block = ConsensusBlock {
+        header,
+        body: BlockBody { transactions, ommers: Vec::new(), withdrawals },
+    };
+    let spec = ChainSpec::mainnet();
+    let at = HeaderFork::of(&spec, &block.header, U256::ZERO);
+    let executed = execute_block(
+        &spec,
+        Engine::Parallel { threads },
+        &block,
+        at,
+        &loaded.state,
+        loaded.block.context.block_hashes.known.clone(),
+        Receipts::StatusOnly,
+    )?;
+    let byzantium = at.has(EthereumHardfork::Byzantium);
+    executed.check(&block.header, byzantium)?;
+    let root_started = Instant::now();
+    let mut post = loaded.state.clone();
+    post.apply(&executed.changes);
+    let _partial_root = post.state_root();
+    let root_time = root_started.elapsed();
+    Ok(format!(
+        "block {number} {} {} txs, {} gas: execute {:.2} ms, senders, system calls, rewards, receipts {:.2} ms, \
+         partial state root {:.2} ms ({} accounts){}",
+        loaded.fork,
+        executed.outcomes.len(),
+        executed.gas_used,
+        executed.execute_time.as_secs_f64() * 1e3,
+        executed.other_time.as_secs_f64() * 1e3,
+        root_time.as_secs_f64() * 1e3,
+        post.len(),
+        if ommers > 0 { format!(", {ommers} ommer rewards not paid (headers absent)") } else { String::new() },
+    ))
+}
+
+/// Runs every block of the mainnet folders in `paths` as whole blocks.
+fn run_mainnet(paths: &[PathBuf], threads: usize) -> Result<Tally, Box<dyn std::error::Error>> {
+    let mut tally = Tally::default();
+    for path in paths {
+        let (folder, numbers) = MainnetFolder::open(path)?;
+        for number in numbers {
+            match check_mainnet(&folder, number, threads) {
+                Ok(line) => {
+                    tally.passed += 1;
+                    println!("{line}");
+                }
+                Err(error) => {
+                    tally.failed += 1;
+                    println!("FAIL {} :: block {number}: {error}", path.display());
+                }
+            }
+        }
+    }
+    Ok(tally)
+}
+
 /// Runs the command; `Ok(false)` when a case failed.
 pub(crate) fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
-    let files = walk::json_files(&args.paths)?;
+    let (mainnet, tests): (Vec<PathBuf>, Vec<PathBuf>) =
+        args.paths.iter().cloned().partition(|p| is_mainnet(p));
+    let mainnet_tally = run_mainnet(&mainnet, args.threads)?;
+    let files = if tests.is_empty() { Vec::new() } else { walk::json_files(&tests)? };
     let progress = ProgressBar::new(files.len() as u64);
     progress.set_style(ProgressStyle::with_template(
         "{elapsed_precise} [{bar:40}] {pos}/{len} files {msg}",
@@ -233,7 +352,9 @@ pub(crate) fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
         })
     });
     progress.finish_and_clear();
-    let total = total.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut total = total.into_inner().unwrap_or_else(|e| e.into_inner());
+    total.passed += mainnet_tally.passed;
+    total.failed += mainnet_tally.failed;
     println!(
         "{} files, {} threads per block, {:.1} s",
         files.len(),
