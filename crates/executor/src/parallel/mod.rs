@@ -5,6 +5,7 @@
 //! of them), lets the [`scheduler`] drive them, then folds the multi-version memory into the
 //! block's [`StateChanges`].
 
+pub(crate) mod filter;
 pub(crate) mod finalize;
 pub(crate) mod mv_memory;
 pub(crate) mod scheduler;

@@ -17,14 +17,21 @@
 //! block needs no fallback.
 //!
 //! The maps are sharded by address, each shard behind its own reader-writer lock: there is no
-//! global lock, and readers of different accounts never touch the same cache line.
+//! global lock, and readers of different accounts never touch the same cache line. In front of
+//! them a lock-free filter ([`super::filter`]) answers reads of locations nobody wrote, the
+//! common case, without taking any lock; a flag does the same for storage wipes, which most
+//! blocks never have.
 
+use super::filter::{account_key, slot_key, WrittenFilter};
 use alloy_primitives::{map::HashMap, Address, U256};
 use crossbeam_utils::CachePadded;
 use parking_lot::RwLock;
 use revm::state::AccountInfo;
 use smallvec::SmallVec;
-use std::ops::Bound;
+use std::{
+    ops::Bound,
+    sync::atomic::{AtomicBool, Ordering},
+};
 
 /// Index of a transaction in its block.
 pub(crate) type TxIdx = usize;
@@ -202,6 +209,10 @@ impl<K, V> Shards<K, V> {
 pub(crate) struct MvMemory {
     accounts: Shards<Address, AccountVersions>,
     storage: Shards<(Address, U256), Versions<U256>>,
+    /// Accounts and slots that may have been written (set before each write is inserted).
+    written: WrittenFilter,
+    /// Whether any storage wipe was published (set before the first is inserted).
+    any_wipe: AtomicBool,
     spurious_dragon: bool,
 }
 
@@ -233,6 +244,8 @@ impl MvMemory {
         Self {
             accounts: Shards::with_capacity(transactions * 2),
             storage: Shards::with_capacity(transactions),
+            written: WrittenFilter::default(),
+            any_wipe: AtomicBool::new(false),
             spurious_dragon,
         }
     }
@@ -282,6 +295,9 @@ impl MvMemory {
         tx: TxIdx,
         base: impl FnOnce() -> Result<Option<AccountInfo>, E>,
     ) -> Result<(Option<AccountInfo>, bool), E> {
+        if !self.written.may_contain(account_key(&address)) {
+            return Ok((base()?, true));
+        }
         let shard = self.accounts.shards[shard_of(&address, 0)].read();
         let Some(versions) = shard.get(&address) else {
             drop(shard);
@@ -313,6 +329,9 @@ impl MvMemory {
 
     /// Whether a transaction below `tx` wrote the account `address`.
     pub(crate) fn account_written_below(&self, address: Address, tx: TxIdx) -> bool {
+        if !self.written.may_contain(account_key(&address)) {
+            return false;
+        }
         let shard = self.accounts.shards[shard_of(&address, 0)].read();
         shard.get(&address).is_some_and(|versions| !versions.writes.below(tx).is_empty())
     }
@@ -356,6 +375,9 @@ impl MvMemory {
     }
 
     fn last_wipe_below(&self, address: Address, tx: TxIdx) -> Option<TxIdx> {
+        if !self.any_wipe.load(Ordering::Acquire) {
+            return None;
+        }
         let shard = self.accounts.shards[shard_of(&address, 0)].read();
         shard.get(&address).and_then(|versions| versions.wipes.last_below(tx).map(|(i, _)| *i))
     }
@@ -367,7 +389,9 @@ impl MvMemory {
 
     /// The latest version of slot `slot` of `address` below transaction `tx`.
     pub(crate) fn read_slot(&self, address: Address, slot: U256, tx: TxIdx) -> SlotVersion {
-        let written = {
+        let written = if !self.written.may_contain(slot_key(&address, &slot)) {
+            None
+        } else {
             let shard = self.storage.shards[shard_of(&address, slot.byte(0))].read();
             shard.get(&(address, slot)).and_then(|versions| versions.last_below(tx).copied())
         };
@@ -387,7 +411,11 @@ impl MvMemory {
     pub(crate) fn publish(&self, tx: TxIdx, writes: &WriteSet, written: &mut Vec<Location>) {
         let previous = std::mem::take(written);
         // Wipes first: a reader that sees a destroyed account also sees its wipe.
+        if !writes.wipes.is_empty() {
+            self.any_wipe.store(true, Ordering::Release);
+        }
         for address in &writes.wipes {
+            self.written.mark(account_key(address));
             self.accounts.shards[shard_of(address, 0)]
                 .write()
                 .entry(*address)
@@ -396,6 +424,7 @@ impl MvMemory {
                 .insert(tx, ());
         }
         for (address, write) in &writes.accounts {
+            self.written.mark(account_key(address));
             self.accounts.shards[shard_of(address, 0)]
                 .write()
                 .entry(*address)
@@ -404,6 +433,7 @@ impl MvMemory {
                 .insert(tx, write.clone());
         }
         for (address, slot, value) in &writes.storage {
+            self.written.mark(slot_key(address, slot));
             self.storage.shards[shard_of(address, slot.byte(0))]
                 .write()
                 .entry((*address, *slot))
