@@ -236,14 +236,15 @@ impl MvMemory {
     /// An empty store for a block of the given fork.
     #[cfg(test)]
     pub(crate) fn new(spurious_dragon: bool) -> Self {
-        Self::with_capacity(spurious_dragon, 0)
+        Self::with_capacity(spurious_dragon, 0, 0)
     }
 
-    /// An empty store sized for a block of `transactions` transactions.
-    pub(crate) fn with_capacity(spurious_dragon: bool, transactions: usize) -> Self {
+    /// An empty store sized for about `accounts` written accounts and `slots` written slots
+    /// (an estimate: shards grow past it when needed).
+    pub(crate) fn with_capacity(spurious_dragon: bool, accounts: usize, slots: usize) -> Self {
         Self {
-            accounts: Shards::with_capacity(transactions * 2),
-            storage: Shards::with_capacity(transactions),
+            accounts: Shards::with_capacity(accounts),
+            storage: Shards::with_capacity(slots),
             written: WrittenFilter::default(),
             any_wipe: AtomicBool::new(false),
             spurious_dragon,
@@ -532,8 +533,25 @@ impl MvMemory {
 
     /// The final state of every account of account shard `shard` that a committed
     /// transaction wrote or wiped, once every transaction has committed.
+    ///
+    /// Without storage wipes in the block nothing reads the shard afterwards (slot finals only
+    /// look at accounts for their wipes), so its memory is released here: the finished changes
+    /// then grow while the multi-version memory shrinks, instead of both being held at once.
     pub(crate) fn final_accounts(&self, shard: usize, out: &mut Vec<FinalAccount>) {
-        for (address, versions) in self.accounts.shards[shard].read().iter() {
+        if self.any_wipe.load(Ordering::Acquire) {
+            self.collect_final_accounts(&self.accounts.shards[shard].read(), out);
+        } else {
+            let taken = std::mem::take(&mut *self.accounts.shards[shard].write());
+            self.collect_final_accounts(&taken, out);
+        }
+    }
+
+    fn collect_final_accounts(
+        &self,
+        accounts: &HashMap<Address, AccountVersions>,
+        out: &mut Vec<FinalAccount>,
+    ) {
+        for (address, versions) in accounts {
             if versions.writes.is_empty() && versions.wipes.is_empty() {
                 continue;
             }
@@ -576,8 +594,11 @@ impl MvMemory {
 
     /// The final value of every slot of storage shard `shard` written by a committed
     /// transaction after its account's last wipe: `(address, slot, value)`.
+    ///
+    /// Nothing reads a storage shard afterwards: its memory is released here.
     pub(crate) fn final_slots(&self, shard: usize, out: &mut Vec<(Address, U256, U256)>) {
-        for ((address, slot), versions) in self.storage.shards[shard].read().iter() {
+        let taken = std::mem::take(&mut *self.storage.shards[shard].write());
+        for ((address, slot), versions) in taken.iter() {
             let Some((index, value)) = versions.last() else { continue };
             if self.last_wipe_below(*address, TxIdx::MAX).is_none_or(|wipe| *index >= wipe) {
                 out.push((*address, *slot, *value));
