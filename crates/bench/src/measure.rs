@@ -46,6 +46,20 @@ pub struct Settings {
     pub samples: usize,
     /// Also measure each engine's peak heap (needs the counting allocator).
     pub memory: bool,
+    /// Measure [`Engine::Auto`] (what a node runs; `true`) or always [`Engine::Parallel`]
+    /// (the engine itself, also where the policy would run the block sequentially).
+    pub adaptive: bool,
+}
+
+impl Settings {
+    /// The engine measured at `threads` workers.
+    pub fn engine(&self, threads: usize) -> Engine {
+        if self.adaptive {
+            Engine::Auto { threads }
+        } else {
+            Engine::Parallel { threads }
+        }
+    }
 }
 
 /// A measured block: one [`Record`] per thread count.
@@ -82,8 +96,8 @@ fn timed<S: StateSource + ?Sized>(
     Ok((started.elapsed(), output))
 }
 
-/// Measures one block with the sequential engine and the adaptive engine ([`Engine::Auto`]) at
-/// each thread count; the dependency graph comes from a traced run of the parallel engine.
+/// Measures one block with the sequential engine and, at each thread count, the engine
+/// [`Settings::engine`] names; the dependency graph comes from a traced run of the parallel engine.
 ///
 /// Runs are interleaved (sequential, then each thread count, `samples` rounds) so that drift
 /// on a shared machine hits every engine alike; the speedup is the median of the rounds'
@@ -103,7 +117,7 @@ pub fn measure_block<S: StateSource + ?Sized>(
     }
     let dependencies = graph.trace.as_ref().map(|t| t.dependencies.clone()).unwrap_or_default();
     for &threads in &settings.threads {
-        let warm = run(name, Engine::Auto { threads }, block, state, false)?;
+        let warm = run(name, settings.engine(threads), block, state, false)?;
         if let Some(difference) = warm.first_difference(&traced) {
             return Err(BenchError::Mismatch { name: name.to_string(), threads, difference });
         }
@@ -118,7 +132,7 @@ pub fn measure_block<S: StateSource + ?Sized>(
         let (sequential, _) = timed(name, Engine::Sequential, block, state)?;
         sequential_times.push(sequential);
         for (k, &threads) in settings.threads.iter().enumerate() {
-            let (parallel, output) = timed(name, Engine::Auto { threads }, block, state)?;
+            let (parallel, output) = timed(name, settings.engine(threads), block, state)?;
             parallel_times[k].push(parallel);
             ratios[k].push(sequential.as_secs_f64() / parallel.as_secs_f64().max(1e-12));
             last[k] = Some(output);
@@ -132,7 +146,7 @@ pub fn measure_block<S: StateSource + ?Sized>(
     };
     let mut records = Vec::with_capacity(settings.threads.len());
     for (k, &threads) in settings.threads.iter().enumerate() {
-        let engine = Engine::Auto { threads };
+        let engine = settings.engine(threads);
         let parallel = median(std::mem::take(&mut parallel_times[k]));
         let mut round_ratios = std::mem::take(&mut ratios[k]);
         round_ratios.sort_by(f64::total_cmp);

@@ -1,6 +1,7 @@
 //! `lanes bench`: parallel against sequential on built-in workloads and mainnet blocks, with
 //! each block's ideal speedup, as a table, JSON and an SVG plot.
 
+use crate::replay::EngineChoice;
 use indicatif::{ProgressBar, ProgressStyle};
 use lanes_bench::{
     measure_block, report,
@@ -40,6 +41,10 @@ pub(crate) struct Args {
     /// Measure each engine's peak heap (one more run of each).
     #[arg(long)]
     memory: bool,
+    /// `auto` measures the adaptive policy's choice per block (what a node runs); `parallel`
+    /// always runs the parallel engine, to measure the engine itself.
+    #[arg(long, value_enum, default_value_t = EngineChoice::Auto)]
+    engine: EngineChoice,
 }
 
 enum Job {
@@ -56,7 +61,12 @@ pub(crate) fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
     }
     threads.sort_unstable();
     threads.dedup();
-    let settings = Settings { threads, samples: args.samples, memory: args.memory };
+    let settings = Settings {
+        threads,
+        samples: args.samples,
+        memory: args.memory,
+        adaptive: args.engine == EngineChoice::Auto,
+    };
 
     let mut jobs = Vec::new();
     for name in &args.workloads {

@@ -28,13 +28,23 @@ pub(crate) struct Args {
     engine: EngineChoice,
 }
 
-/// Which engine `lanes replay` compares with the sequential one.
+/// Which engine `lanes replay` and `lanes bench` compare with the sequential one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum EngineChoice {
     /// The parallel engine, on every block.
     Parallel,
     /// The adaptive policy's choice.
     Auto,
+}
+
+impl EngineChoice {
+    /// The engine with at most `threads` workers.
+    pub(crate) fn engine(self, threads: usize) -> Engine {
+        match self {
+            Self::Parallel => Engine::Parallel { threads },
+            Self::Auto => Engine::Auto { threads },
+        }
+    }
 }
 
 /// Runs `engine` on `block` `samples` times after a warm-up; returns the first output and the
@@ -95,10 +105,7 @@ struct Row {
 fn replay_block(block: &MainnetBlock, args: &Args) -> Result<Row, String> {
     let (sequential, seq_ms) = timed(Engine::Sequential, block, args.samples)?;
     check_header(block, &sequential)?;
-    let engine = match args.engine {
-        EngineChoice::Parallel => Engine::Parallel { threads: args.threads },
-        EngineChoice::Auto => Engine::Auto { threads: args.threads },
-    };
+    let engine = args.engine.engine(args.threads);
     let (parallel, par_ms) = timed(engine, block, args.samples)?;
     if let Some(difference) = parallel.first_difference(&sequential) {
         return Err(format!("parallel differs from sequential: {difference}"));

@@ -5,6 +5,7 @@
 //! of them), lets the [`scheduler`] drive them, then folds the multi-version memory into the
 //! block's [`StateChanges`].
 
+pub(crate) mod filter;
 pub(crate) mod finalize;
 pub(crate) mod mv_memory;
 pub(crate) mod scheduler;
@@ -61,6 +62,21 @@ fn run_worker<'a, S: StateSource + ?Sized>(
     stats
 }
 
+/// About how many accounts and slots the block's transactions write, from a glance at them:
+/// every sender, every recipient of value, two slots per contract call. The multi-version
+/// memory is sized for that up front, so that it rarely grows (rehashes) while workers race
+/// through the block, yet does not hold memory for writes that never come (slots in a block
+/// of plain transfers).
+fn expected_writes(block: &Block) -> (usize, usize) {
+    let mut accounts = 0;
+    let mut slots = 0;
+    for tx in &block.transactions {
+        accounts += 1 + usize::from(!tx.value.is_zero());
+        slots += 2 * usize::from(!tx.data.is_empty());
+    }
+    (accounts, slots)
+}
+
 /// Executes `block` on `source` with `threads` workers (the calling thread included).
 pub fn execute_parallel<S: StateSource + ?Sized>(
     block: &Block,
@@ -82,10 +98,14 @@ pub fn execute_parallel_with<S: StateSource + ?Sized>(
     let shared = Shared {
         block,
         source,
-        mv: MvMemory::with_capacity(
-            block.context.spec.is_enabled_in(SpecId::SPURIOUS_DRAGON),
-            block.transactions.len(),
-        ),
+        mv: {
+            let (accounts, slots) = expected_writes(block);
+            MvMemory::with_capacity(
+                block.context.spec.is_enabled_in(SpecId::SPURIOUS_DRAGON),
+                accounts,
+                slots,
+            )
+        },
         trace: options.trace,
         cfg: cfg_env(&block.context),
     };
@@ -115,6 +135,8 @@ pub fn execute_parallel_with<S: StateSource + ?Sized>(
         stats.idle_time += worker.idle_time;
     }
     let (results, gas, dependencies) = scheduler.finish()?;
+    // The multi-version memory is spent: release it before the changes are assembled.
+    drop(shared);
     let merge = Instant::now();
     let changes = finalizer.finish(source).map_err(|error| match error {
         DbError::Source(source) => ExecutionError::StateAfterBlock { source },

@@ -17,14 +17,21 @@
 //! block needs no fallback.
 //!
 //! The maps are sharded by address, each shard behind its own reader-writer lock: there is no
-//! global lock, and readers of different accounts never touch the same cache line.
+//! global lock, and readers of different accounts never touch the same cache line. In front of
+//! them a lock-free filter ([`super::filter`]) answers reads of locations nobody wrote, the
+//! common case, without taking any lock; a flag does the same for storage wipes, which most
+//! blocks never have.
 
+use super::filter::{account_key, slot_key, WrittenFilter};
 use alloy_primitives::{map::HashMap, Address, U256};
 use crossbeam_utils::CachePadded;
 use parking_lot::RwLock;
 use revm::state::AccountInfo;
 use smallvec::SmallVec;
-use std::ops::Bound;
+use std::{
+    ops::Bound,
+    sync::atomic::{AtomicBool, Ordering},
+};
 
 /// Index of a transaction in its block.
 pub(crate) type TxIdx = usize;
@@ -202,6 +209,10 @@ impl<K, V> Shards<K, V> {
 pub(crate) struct MvMemory {
     accounts: Shards<Address, AccountVersions>,
     storage: Shards<(Address, U256), Versions<U256>>,
+    /// Accounts and slots that may have been written (set before each write is inserted).
+    written: WrittenFilter,
+    /// Whether any storage wipe was published (set before the first is inserted).
+    any_wipe: AtomicBool,
     spurious_dragon: bool,
 }
 
@@ -225,14 +236,17 @@ impl MvMemory {
     /// An empty store for a block of the given fork.
     #[cfg(test)]
     pub(crate) fn new(spurious_dragon: bool) -> Self {
-        Self::with_capacity(spurious_dragon, 0)
+        Self::with_capacity(spurious_dragon, 0, 0)
     }
 
-    /// An empty store sized for a block of `transactions` transactions.
-    pub(crate) fn with_capacity(spurious_dragon: bool, transactions: usize) -> Self {
+    /// An empty store sized for about `accounts` written accounts and `slots` written slots
+    /// (an estimate: shards grow past it when needed).
+    pub(crate) fn with_capacity(spurious_dragon: bool, accounts: usize, slots: usize) -> Self {
         Self {
-            accounts: Shards::with_capacity(transactions * 2),
-            storage: Shards::with_capacity(transactions),
+            accounts: Shards::with_capacity(accounts),
+            storage: Shards::with_capacity(slots),
+            written: WrittenFilter::default(),
+            any_wipe: AtomicBool::new(false),
             spurious_dragon,
         }
     }
@@ -282,6 +296,9 @@ impl MvMemory {
         tx: TxIdx,
         base: impl FnOnce() -> Result<Option<AccountInfo>, E>,
     ) -> Result<(Option<AccountInfo>, bool), E> {
+        if !self.written.may_contain(account_key(&address)) {
+            return Ok((base()?, true));
+        }
         let shard = self.accounts.shards[shard_of(&address, 0)].read();
         let Some(versions) = shard.get(&address) else {
             drop(shard);
@@ -313,6 +330,9 @@ impl MvMemory {
 
     /// Whether a transaction below `tx` wrote the account `address`.
     pub(crate) fn account_written_below(&self, address: Address, tx: TxIdx) -> bool {
+        if !self.written.may_contain(account_key(&address)) {
+            return false;
+        }
         let shard = self.accounts.shards[shard_of(&address, 0)].read();
         shard.get(&address).is_some_and(|versions| !versions.writes.below(tx).is_empty())
     }
@@ -356,6 +376,9 @@ impl MvMemory {
     }
 
     fn last_wipe_below(&self, address: Address, tx: TxIdx) -> Option<TxIdx> {
+        if !self.any_wipe.load(Ordering::Acquire) {
+            return None;
+        }
         let shard = self.accounts.shards[shard_of(&address, 0)].read();
         shard.get(&address).and_then(|versions| versions.wipes.last_below(tx).map(|(i, _)| *i))
     }
@@ -367,7 +390,9 @@ impl MvMemory {
 
     /// The latest version of slot `slot` of `address` below transaction `tx`.
     pub(crate) fn read_slot(&self, address: Address, slot: U256, tx: TxIdx) -> SlotVersion {
-        let written = {
+        let written = if !self.written.may_contain(slot_key(&address, &slot)) {
+            None
+        } else {
             let shard = self.storage.shards[shard_of(&address, slot.byte(0))].read();
             shard.get(&(address, slot)).and_then(|versions| versions.last_below(tx).copied())
         };
@@ -387,7 +412,11 @@ impl MvMemory {
     pub(crate) fn publish(&self, tx: TxIdx, writes: &WriteSet, written: &mut Vec<Location>) {
         let previous = std::mem::take(written);
         // Wipes first: a reader that sees a destroyed account also sees its wipe.
+        if !writes.wipes.is_empty() {
+            self.any_wipe.store(true, Ordering::Release);
+        }
         for address in &writes.wipes {
+            self.written.mark(account_key(address));
             self.accounts.shards[shard_of(address, 0)]
                 .write()
                 .entry(*address)
@@ -396,6 +425,7 @@ impl MvMemory {
                 .insert(tx, ());
         }
         for (address, write) in &writes.accounts {
+            self.written.mark(account_key(address));
             self.accounts.shards[shard_of(address, 0)]
                 .write()
                 .entry(*address)
@@ -404,6 +434,7 @@ impl MvMemory {
                 .insert(tx, write.clone());
         }
         for (address, slot, value) in &writes.storage {
+            self.written.mark(slot_key(address, slot));
             self.storage.shards[shard_of(address, slot.byte(0))]
                 .write()
                 .entry((*address, *slot))
@@ -502,8 +533,25 @@ impl MvMemory {
 
     /// The final state of every account of account shard `shard` that a committed
     /// transaction wrote or wiped, once every transaction has committed.
+    ///
+    /// Without storage wipes in the block nothing reads the shard afterwards (slot finals only
+    /// look at accounts for their wipes), so its memory is released here: the finished changes
+    /// then grow while the multi-version memory shrinks, instead of both being held at once.
     pub(crate) fn final_accounts(&self, shard: usize, out: &mut Vec<FinalAccount>) {
-        for (address, versions) in self.accounts.shards[shard].read().iter() {
+        if self.any_wipe.load(Ordering::Acquire) {
+            self.collect_final_accounts(&self.accounts.shards[shard].read(), out);
+        } else {
+            let taken = std::mem::take(&mut *self.accounts.shards[shard].write());
+            self.collect_final_accounts(&taken, out);
+        }
+    }
+
+    fn collect_final_accounts(
+        &self,
+        accounts: &HashMap<Address, AccountVersions>,
+        out: &mut Vec<FinalAccount>,
+    ) {
+        for (address, versions) in accounts {
             if versions.writes.is_empty() && versions.wipes.is_empty() {
                 continue;
             }
@@ -546,8 +594,11 @@ impl MvMemory {
 
     /// The final value of every slot of storage shard `shard` written by a committed
     /// transaction after its account's last wipe: `(address, slot, value)`.
+    ///
+    /// Nothing reads a storage shard afterwards: its memory is released here.
     pub(crate) fn final_slots(&self, shard: usize, out: &mut Vec<(Address, U256, U256)>) {
-        for ((address, slot), versions) in self.storage.shards[shard].read().iter() {
+        let taken = std::mem::take(&mut *self.storage.shards[shard].write());
+        for ((address, slot), versions) in taken.iter() {
             let Some((index, value)) = versions.last() else { continue };
             if self.last_wipe_below(*address, TxIdx::MAX).is_none_or(|wipe| *index >= wipe) {
                 out.push((*address, *slot, *value));
