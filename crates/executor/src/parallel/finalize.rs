@@ -3,9 +3,9 @@
 //!
 //! Each account's final value is already known (the committer folds every committed write,
 //! see [`MvMemory::commit`]); what remains is comparing final values with the pre-block
-//! state and putting the result in address order. Workers take shards from a counter and
-//! compare in parallel ([`Finalizer::work`]); the caller then merges the sorted rows
-//! ([`Finalizer::finish`]).
+//! state and putting the result in address order. Workers take shards from a counter, compare
+//! and sort their rows in parallel ([`Finalizer::work`]); the caller then merges the workers'
+//! sorted runs ([`Finalizer::finish`]).
 
 use super::{
     mv_memory::{FinalAccount, FinalValue, MvMemory},
@@ -89,6 +89,8 @@ impl Finalizer {
                 });
             }
         }
+        // Sorted here, in parallel: the merge below then only interleaves one run per worker.
+        rows.sort_unstable_by_key(|row| row.address);
         self.rows.lock().append(&mut rows);
 
         let mut written = Vec::new();
@@ -112,6 +114,7 @@ impl Finalizer {
                 }
             }
         }
+        kept.sort_unstable_by_key(|(address, slot, _)| (*address, *slot));
         self.slots.lock().append(&mut kept);
         Ok(())
     }
@@ -126,8 +129,9 @@ impl Finalizer {
         }
         let mut rows = self.rows.into_inner();
         let mut slots = self.slots.into_inner();
-        rows.sort_unstable_by_key(|row| row.address);
-        slots.sort_unstable_by_key(|(address, slot, _)| (*address, *slot));
+        // One sorted run per worker: the stable sort finds the runs and only merges them.
+        rows.sort_by_key(|row| row.address);
+        slots.sort_by_key(|(address, slot, _)| (*address, *slot));
         let mut out: Vec<(Address, AccountChange)> = Vec::with_capacity(rows.len());
         let mut slots = slots.into_iter().peekable();
         let mut rows = rows.into_iter().peekable();
