@@ -409,6 +409,12 @@ pub(crate) fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
     let mut total = total.into_inner().unwrap_or_else(|e| e.into_inner());
     total.passed += mainnet_tally.passed;
     total.failed += mainnet_tally.failed;
+    if mainnet_tally.passed + mainnet_tally.failed > 0 {
+        println!(
+            "{} mainnet blocks as whole blocks (state root not checkable: partial pre-state)",
+            mainnet_tally.passed + mainnet_tally.failed
+        );
+    }
     println!(
         "{} files, {} threads per block, {:.1} s",
         files.len(),
