@@ -292,7 +292,7 @@ impl Chain {
         }
 
         // Commit.
-        let total_difficulty = parent_td + header.difficulty;
+        let total_difficulty = parent_td.saturating_add(header.difficulty);
         let head_td = self.blocks.get(&self.head).map_or(U256::ZERO, |b| b.total_difficulty);
         let becomes_head = at.merged || total_difficulty > head_td;
         let number = header.number;
@@ -481,7 +481,8 @@ pub fn execute_block(
                 reason: "EIP-155 replay protection before Spurious Dragon",
             });
         }
-        blob_gas += tx.blob_versioned_hashes().map_or(0, |h| h.len() as u64) * DATA_GAS_PER_BLOB;
+        let blobs = tx.blob_versioned_hashes().map_or(0, |h| h.len() as u64);
+        blob_gas = blob_gas.saturating_add(blobs.saturating_mul(DATA_GAS_PER_BLOB));
         types.push(tx.tx_type());
         transactions.push(TxEnv::from_recovered_tx(tx, sender));
     }
@@ -565,7 +566,7 @@ pub fn execute_block(
                 let mut outcome =
                     result.map_err(|source| BlockError::Transaction { tx: index, source })?;
                 overlay.apply(&output.changes).map_err(BlockError::State)?;
-                gas_used += outcome.gas_used;
+                gas_used = gas_used.saturating_add(outcome.gas_used);
                 outcome.cumulative_gas_used = gas_used;
                 let root = post_state(base, &overlay)?.state_root();
                 receipts.push(receipt(types[index], Eip658Value::PostState(root), &outcome));
