@@ -376,7 +376,10 @@ pub struct Executed {
     pub changes: StateChanges,
     /// Time spent in the engine on the transactions.
     pub execute_time: Duration,
-    /// Time spent on everything else (system calls, receipts, rewards, requests).
+    /// Time spent recovering senders.
+    pub senders_time: Duration,
+    /// Time spent on everything else (system calls, receipts, rewards, requests, the
+    /// canonical changes).
     pub other_time: Duration,
 }
 
@@ -464,7 +467,9 @@ pub fn execute_block(
     let mut transactions = Vec::with_capacity(body.transactions.len());
     let mut types = Vec::with_capacity(body.transactions.len());
     let mut blob_gas = 0u64;
+    let recovery_started = Instant::now();
     let senders = recover_senders(&body.transactions, homestead, engine);
+    let senders_time = recovery_started.elapsed();
     for (index, (tx, sender)) in body.transactions.iter().zip(senders).enumerate() {
         let sender = sender.ok_or(BlockError::Signature { tx: index })?;
         if let TxEnvelope::Eip4844(signed) = tx {
@@ -621,7 +626,8 @@ pub fn execute_block(
         requests_hash,
         changes,
         execute_time,
-        other_time: started.elapsed().saturating_sub(execute_time),
+        senders_time,
+        other_time: started.elapsed().saturating_sub(execute_time).saturating_sub(senders_time),
     })
 }
 

@@ -341,16 +341,21 @@ fn check_mainnet(
     let _partial_root = post.state_root();
     let root_time = root_started.elapsed();
     Ok(format!(
-        "block {number} {} {} txs, {} gas: execute {:.2} ms, senders, system calls, rewards, receipts {:.2} ms, \
-         partial state root {:.2} ms ({} accounts){}",
+        "block {number} {} {} txs, {} gas: execute {:.2} ms, senders {:.2} ms, system calls, \
+         rewards, receipts {:.2} ms, partial state root {:.2} ms ({} accounts){}",
         loaded.fork,
         executed.outcomes.len(),
         executed.gas_used,
         executed.execute_time.as_secs_f64() * 1e3,
+        executed.senders_time.as_secs_f64() * 1e3,
         executed.other_time.as_secs_f64() * 1e3,
         root_time.as_secs_f64() * 1e3,
         post.len(),
-        if ommers > 0 { format!(", {ommers} ommer rewards not paid (headers absent)") } else { String::new() },
+        if ommers > 0 {
+            format!(", {ommers} ommer rewards not paid (headers absent)")
+        } else {
+            String::new()
+        },
     ))
 }
 
