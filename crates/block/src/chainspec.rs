@@ -56,6 +56,19 @@ pub enum NetworkError {
     /// mainnet; revm implements only the Petersburg rules.
     #[error("network {0:?} uses Constantinople before Petersburg, which revm does not implement")]
     ConstantinopleUnfixed(String),
+    /// Blob parameters that cannot be right: a zero update fraction (the blob base fee would
+    /// divide by it) or a target above the maximum.
+    #[error(
+        "blob schedule target {target}, max {max}, update fraction {update_fraction} is invalid"
+    )]
+    BlobSchedule {
+        /// Target blobs per block.
+        target: u64,
+        /// Most blobs per block.
+        max: u64,
+        /// Base fee update fraction.
+        update_fraction: u128,
+    },
     /// A transition whose second fork comes before its first.
     #[error("network {0:?} goes back in the fork order")]
     Backwards(String),
@@ -232,6 +245,9 @@ impl ChainSpec {
         update_fraction: u128,
     ) -> Result<(), NetworkError> {
         let fork = fork_by_name(fork).ok_or_else(|| NetworkError::UnknownFork(fork.into()))?;
+        if update_fraction == 0 || target > max {
+            return Err(NetworkError::BlobSchedule { target, max, update_fraction });
+        }
         let base = if position(fork) >= position(EthereumHardfork::Osaka) {
             BlobParams::osaka()
         } else {
@@ -405,6 +421,14 @@ mod tests {
         assert_eq!(spec.blob_params_at(1, 14_999, true), Some(BlobParams::osaka()));
         assert_eq!(spec.blob_params_at(2, 15_000, true), Some(BlobParams::bpo1()));
         assert_eq!(spec.spec_at(2, 15_000, true), SpecId::OSAKA);
+    }
+
+    #[test]
+    fn impossible_blob_parameters_are_errors() {
+        let mut spec = ChainSpec::from_network("Cancun", 1).unwrap();
+        assert!(spec.set_blob_params("Cancun", 3, 6, 0).is_err());
+        assert!(spec.set_blob_params("Cancun", 7, 6, 1).is_err());
+        assert!(spec.set_blob_params("Cancun", 3, 6, 3_338_477).is_ok());
     }
 
     #[test]

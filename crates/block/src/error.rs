@@ -205,10 +205,23 @@ pub enum BlockError {
         /// Why.
         reason: &'static str,
     },
-    /// A system call (EIP-4788, EIP-2935, EIP-7002, EIP-7251) failed, or a deposit log is
-    /// malformed (EIP-6110).
-    #[error("system call: {0}")]
-    SystemCall(#[from] Box<alloy_evm::block::BlockExecutionError>),
+    /// A request system call (EIP-7002, EIP-7251) reverted or halted, or revm could not run a
+    /// system call.
+    #[error("system call to {contract}: {failure}")]
+    SystemCall {
+        /// The system contract.
+        contract: Address,
+        /// What went wrong.
+        failure: SystemCallFailure,
+    },
+    /// A deposit contract log does not have the layout EIP-6110 requires.
+    #[error("deposit log {log}: {reason} (EIP-6110)")]
+    DepositLayout {
+        /// Position among the block's deposit contract logs.
+        log: usize,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// A system contract that must exist has no code (EIP-7002, EIP-7251).
     #[error("system contract {0} has no code")]
     SystemContractMissing(Address),
@@ -218,6 +231,20 @@ pub enum BlockError {
     /// The state could not be read.
     #[error("state: {0}")]
     State(SourceError),
+}
+
+/// How a system call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SystemCallFailure {
+    /// It reverted.
+    #[error("reverted")]
+    Reverted,
+    /// It halted (out of gas, invalid opcode, ...).
+    #[error("halted: {0:?}")]
+    Halted(revm::context_interface::result::HaltReason),
+    /// revm refused to run it.
+    #[error("the EVM failed: {0}")]
+    Evm(SourceError),
 }
 
 impl BlockError {

@@ -118,7 +118,8 @@ pub fn validate_header(
         return Err(BlockError::ExtraDataTooLong(header.extra_data.len()));
     }
     if let Some(dao) = chain.dao_block() {
-        if (dao..dao + 10).contains(&header.number) && header.extra_data.as_ref() != DAO_EXTRA_DATA
+        if (dao..dao.saturating_add(10)).contains(&header.number)
+            && header.extra_data.as_ref() != DAO_EXTRA_DATA
         {
             return Err(BlockError::DaoExtraData);
         }

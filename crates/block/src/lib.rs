@@ -20,8 +20,8 @@
 //! | fork schedule, test networks, blob schedule | [`chainspec`] |
 //! | the rules a header must satisfy against its parent | [`header`] |
 //! | the block's writes over the parent's state | [`overlay`] |
-//! | EIP-2935, EIP-4788, EIP-7002, EIP-7251 system calls | [`system_calls`] |
-//! | rewards, withdrawals, the DAO fork | [`post_block`] |
+//! | EIP-4788, EIP-2935, EIP-7002, EIP-7251 system calls | [`system_calls`] |
+//! | rewards, withdrawals, the DAO fork, EIP-6110 deposits | [`post_block`] |
 //! | the import pipeline, ommer rules, fork choice | [`import`] |
 //! | the rules, as errors | [`error`] |
 
@@ -35,6 +35,6 @@ pub mod system_calls;
 
 pub use alloy_hardforks::EthereumHardfork;
 pub use chainspec::{ChainSpec, NetworkError};
-pub use error::{BlockError, ImportError};
+pub use error::{BlockError, ImportError, SystemCallFailure};
 pub use header::HeaderFork;
 pub use import::{check_body, execute_block, Chain, Executed, Imported, Receipts, StoredBlock};

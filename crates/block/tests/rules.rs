@@ -191,3 +191,120 @@ fn undecodable_rlp_is_a_typed_error() {
     let error = chain.import_rlp(&[0xc0, 0x01]).unwrap_err();
     assert!(matches!(*error.rule, BlockError::Rlp(_) | BlockError::TrailingBytes(_)));
 }
+
+/// A Cancun chain at genesis and a valid empty child (no beacon roots contract in the state:
+/// the EIP-4788 call finds no code and changes nothing).
+fn cancun() -> (Chain, Block<TxEnvelope>) {
+    let state = genesis_state();
+    let genesis = Header {
+        gas_limit: 30_000_000,
+        base_fee_per_gas: Some(7),
+        ommers_hash: EMPTY_OMMER_ROOT_HASH,
+        transactions_root: EMPTY_ROOT_HASH,
+        receipts_root: EMPTY_ROOT_HASH,
+        withdrawals_root: Some(EMPTY_ROOT_HASH),
+        blob_gas_used: Some(0),
+        excess_blob_gas: Some(0),
+        parent_beacon_block_root: Some(B256::ZERO),
+        state_root: state.state_root(),
+        ..Default::default()
+    };
+    let spec = ChainSpec::from_network("Cancun", 1).unwrap();
+    let chain = Chain::new(spec, genesis.clone(), state, Engine::Parallel { threads: 2 }).unwrap();
+    let header = Header {
+        parent_hash: genesis.hash_slow(),
+        number: 1,
+        timestamp: 12,
+        base_fee_per_gas: Some(calc_next_block_base_fee(
+            0,
+            30_000_000,
+            7,
+            BaseFeeParams::ethereum(),
+        )),
+        parent_beacon_block_root: Some(B256::repeat_byte(3)),
+        ..genesis
+    };
+    let block = Block {
+        header,
+        body: BlockBody {
+            transactions: vec![],
+            ommers: vec![],
+            withdrawals: Some(Withdrawals::default()),
+        },
+    };
+    (chain, block)
+}
+
+#[test]
+fn blob_gas_rules_reject_and_change_nothing() {
+    let (mut chain, valid) = cancun();
+    let mut block = valid.clone();
+    block.header.excess_blob_gas = Some(131_072);
+    assert!(matches!(
+        reject(&mut chain, &block),
+        BlockError::ExcessBlobGas { got: 131_072, expected: 0 }
+    ));
+    let mut block = valid.clone();
+    block.header.blob_gas_used = Some(131_072);
+    assert!(matches!(
+        reject(&mut chain, &block),
+        BlockError::BlobGasUsed { got: 131_072, expected: 0 }
+    ));
+    let mut block = valid.clone();
+    block.header.parent_beacon_block_root = None;
+    assert!(matches!(
+        reject(&mut chain, &block),
+        BlockError::HeaderField { field: "parentBeaconBlockRoot", present: false }
+    ));
+    chain.import_rlp(&alloy_rlp::encode(&valid)).unwrap();
+}
+
+#[test]
+fn pre_merge_difficulty_and_ommer_rules() {
+    use lanes_block::{header::expected_difficulty, EthereumHardfork};
+    let state = genesis_state();
+    let genesis = Header {
+        gas_limit: 3_141_592,
+        difficulty: U256::from(131_072),
+        ommers_hash: EMPTY_OMMER_ROOT_HASH,
+        transactions_root: EMPTY_ROOT_HASH,
+        receipts_root: EMPTY_ROOT_HASH,
+        state_root: state.state_root(),
+        ..Default::default()
+    };
+    let spec = ChainSpec::from_network("Frontier", 1).unwrap();
+    let mut chain =
+        Chain::new(spec, genesis.clone(), state, Engine::Parallel { threads: 2 }).unwrap();
+    let miner = Address::repeat_byte(0x33);
+    let mut post = genesis_state();
+    post.insert_account(
+        miner,
+        MemoryAccount::with_balance(U256::from(5) * U256::from(10).pow(U256::from(18))),
+    );
+    let valid = Block::<TxEnvelope> {
+        header: Header {
+            parent_hash: genesis.hash_slow(),
+            number: 1,
+            timestamp: 10,
+            beneficiary: miner,
+            difficulty: expected_difficulty(EthereumHardfork::Frontier, 1, 10, &genesis),
+            state_root: post.state_root(),
+            ..genesis.clone()
+        },
+        body: BlockBody { transactions: vec![], ommers: vec![], withdrawals: None },
+    };
+    let mut block = valid.clone();
+    block.header.difficulty += U256::from(1);
+    assert!(matches!(reject(&mut chain, &block), BlockError::Difficulty { .. }));
+    // An ommer that is the block's own parent (the genesis) is an ancestor.
+    let mut block = valid.clone();
+    block.body.ommers = vec![genesis.clone()];
+    block.header.ommers_hash = alloy_consensus::proofs::calculate_ommers_root(&block.body.ommers);
+    assert!(matches!(reject(&mut chain, &block), BlockError::Ommer { index: 0, .. }));
+    // Without the block reward the state root is wrong.
+    let mut block = valid.clone();
+    block.header.state_root = genesis.state_root;
+    assert!(matches!(reject(&mut chain, &block), BlockError::Root { field: "stateRoot", .. }));
+    chain.import_rlp(&alloy_rlp::encode(&valid)).unwrap();
+    assert_eq!(chain.head().0, valid.header.hash_slow());
+}

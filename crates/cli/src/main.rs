@@ -9,6 +9,7 @@
 
 mod bench;
 mod blocktest;
+mod exceptions;
 mod replay;
 mod sample;
 mod statetest;
