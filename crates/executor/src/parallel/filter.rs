@@ -20,15 +20,19 @@
 use alloy_primitives::{Address, U256};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Bits in the filter: 2^20 (128 KiB), about 9% false positives when a gigagas block of
-/// plain transfers has written its ~95,000 accounts.
-const BITS_LOG2: u32 = 20;
-const WORDS: usize = 1 << (BITS_LOG2 - 6);
+/// Bits per expected written location: about 6% false positives when the estimate holds.
+const BITS_PER_LOCATION: usize = 16;
+/// Fewest bits (512 bytes) and most bits (2^20: 128 KiB, about 9% false positives once a
+/// gigagas block of plain transfers has written its ~95,000 accounts).
+const MIN_BITS_LOG2: u32 = 12;
+const MAX_BITS_LOG2: u32 = 20;
 
 /// The bitmap of locations that may have been written.
 #[derive(Debug)]
 pub(crate) struct WrittenFilter {
     words: Box<[AtomicU64]>,
+    /// log2 of the number of bits.
+    bits_log2: u32,
 }
 
 /// Mixes a 64-bit value (a multiply-xorshift finaliser; the inputs are often small integers).
@@ -62,21 +66,27 @@ pub(crate) fn slot_key(address: &Address, slot: &U256) -> u64 {
     mix(address_bits(address).rotate_left(29) ^ mix(slot_bits ^ 0x9e37_79b9_7f4a_7c15))
 }
 
-impl Default for WrittenFilter {
-    fn default() -> Self {
-        Self { words: (0..WORDS).map(|_| AtomicU64::new(0)).collect() }
-    }
-}
-
 impl WrittenFilter {
-    fn position(key: u64) -> (usize, u64) {
-        let bit = (key >> (64 - BITS_LOG2)) as usize;
+    /// A filter sized for about `locations` written locations: a block of ten transactions
+    /// does not pay for (and fault in) the bitmap of a gigagas block.
+    pub(crate) fn with_capacity(locations: usize) -> Self {
+        let bits = locations.saturating_mul(BITS_PER_LOCATION).max(1);
+        let bits_log2 =
+            bits.next_power_of_two().trailing_zeros().clamp(MIN_BITS_LOG2, MAX_BITS_LOG2);
+        Self {
+            words: (0..1usize << (bits_log2 - 6)).map(|_| AtomicU64::new(0)).collect(),
+            bits_log2,
+        }
+    }
+
+    fn position(&self, key: u64) -> (usize, u64) {
+        let bit = (key >> (64 - self.bits_log2)) as usize;
         (bit >> 6, 1 << (bit & 63))
     }
 
     /// Marks `key` as (maybe) written. Call before publishing the write.
     pub(crate) fn mark(&self, key: u64) {
-        let (word, bit) = Self::position(key);
+        let (word, bit) = self.position(key);
         let word = &self.words[word];
         // Skip the read-modify-write (and taking the cache line exclusive) when already set.
         if word.load(Ordering::Relaxed) & bit == 0 {
@@ -86,7 +96,7 @@ impl WrittenFilter {
 
     /// Whether `key` may have been written; `false` proves it was not (see the module docs).
     pub(crate) fn may_contain(&self, key: u64) -> bool {
-        let (word, bit) = Self::position(key);
+        let (word, bit) = self.position(key);
         self.words[word].load(Ordering::Acquire) & bit != 0
     }
 }
@@ -97,7 +107,8 @@ mod tests {
 
     #[test]
     fn marked_keys_are_reported_and_few_others_are() {
-        let filter = WrittenFilter::default();
+        let filter = WrittenFilter::with_capacity(usize::MAX);
+        assert_eq!(filter.words.len() * 64, 1 << MAX_BITS_LOG2);
         let addresses: Vec<Address> =
             (0u64..50_000).map(|i| Address::left_padding_from(&i.to_be_bytes())).collect();
         for address in &addresses {
@@ -117,5 +128,21 @@ mod tests {
             .count();
         // 70,000 of 2^20 bits set: about 6.5% expected.
         assert!(false_positives < 10_000, "{false_positives} false positives of 100,000");
+    }
+
+    #[test]
+    fn small_blocks_get_small_filters_that_still_hold_their_writes() {
+        assert_eq!(WrittenFilter::with_capacity(0).words.len() * 64, 1 << MIN_BITS_LOG2);
+        let filter = WrittenFilter::with_capacity(1_000);
+        assert_eq!(filter.words.len() * 64, 16_384, "16 bits per location, rounded up");
+        let contract = Address::repeat_byte(0x22);
+        for slot in 0u64..1_000 {
+            filter.mark(slot_key(&contract, &U256::from(slot)));
+        }
+        assert!((0u64..1_000).all(|s| filter.may_contain(slot_key(&contract, &U256::from(s)))));
+        let false_positives = (5_000u64..15_000)
+            .filter(|s| filter.may_contain(slot_key(&contract, &U256::from(*s))))
+            .count();
+        assert!(false_positives < 1_500, "{false_positives} false positives of 10,000");
     }
 }

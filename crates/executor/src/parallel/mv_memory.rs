@@ -245,7 +245,7 @@ impl MvMemory {
         Self {
             accounts: Shards::with_capacity(accounts),
             storage: Shards::with_capacity(slots),
-            written: WrittenFilter::default(),
+            written: WrittenFilter::with_capacity(accounts.saturating_add(slots)),
             any_wipe: AtomicBool::new(false),
             spurious_dragon,
         }
