@@ -93,4 +93,18 @@ impl Block {
     pub fn gas_limit_sum(&self) -> u64 {
         self.transactions.iter().map(|t| t.gas_limit).fold(0u64, u64::saturating_add)
     }
+
+    /// About how many accounts and slots the transactions write, from a glance at them: every
+    /// sender, every recipient of value, two slots per contract call. Both engines size their
+    /// write tables with it, so that neither grows (rehashes) its tables while executing, yet
+    /// neither holds memory for writes that never come (slots in a block of plain transfers).
+    pub fn expected_writes(&self) -> (usize, usize) {
+        let mut accounts = 0;
+        let mut slots = 0;
+        for tx in &self.transactions {
+            accounts += 1 + usize::from(!tx.value.is_zero());
+            slots += 2 * usize::from(!tx.data.is_empty());
+        }
+        (accounts, slots)
+    }
 }

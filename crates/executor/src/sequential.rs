@@ -125,11 +125,16 @@ impl<S: StateSource + ?Sized> OverlayDb<'_, S> {
         }
     }
 
-    /// The canonical state changes of everything committed so far.
+    /// The canonical state changes of everything committed so far: compared with the
+    /// pre-state account by account, then sorted once (as the parallel engine's finaliser does).
     fn into_changes(mut self) -> Result<StateChanges, ExecutionError> {
-        let mut changes = StateChanges::default();
+        let mut changes = Vec::with_capacity(self.accounts.len());
         for (address, info) in std::mem::take(&mut self.accounts) {
-            let storage = self.storage.remove(&address).unwrap_or_default();
+            let storage = if self.storage.is_empty() {
+                StorageOverlay::default()
+            } else {
+                self.storage.remove(&address).unwrap_or_default()
+            };
             let code = info.as_ref().and_then(|i| i.code.clone()).filter(|c| !c.is_empty());
             let change = AccountChange {
                 info: info.as_ref().map(AccountState::from),
@@ -137,11 +142,13 @@ impl<S: StateSource + ?Sized> OverlayDb<'_, S> {
                 storage_cleared: storage.cleared,
                 storage: storage.slots.into_iter().collect(),
             };
-            changes
-                .insert_canonical(self.source, address, change)
+            let canonical = change
+                .canonical(self.source, address)
                 .map_err(|source| ExecutionError::StateAfterBlock { source })?;
+            changes.extend(canonical.map(|change| (address, change)));
         }
-        Ok(changes)
+        changes.sort_unstable_by_key(|(address, _)| *address);
+        Ok(StateChanges::from_sorted(changes))
     }
 }
 
@@ -187,7 +194,8 @@ pub fn execute_sequential_with<S: StateSource + ?Sized>(
     let db = OverlayDb {
         source,
         hashes: &block.context.block_hashes,
-        accounts: HashMap::default(),
+        // Sized like the parallel engine's tables, so that neither engine rehashes as it goes.
+        accounts: HashMap::with_capacity_and_hasher(block.expected_writes().0, Default::default()),
         storage: HashMap::default(),
         codes: HashMap::default(),
     };

@@ -48,6 +48,38 @@ pub struct AccountChange {
     pub storage: BTreeMap<U256, U256>,
 }
 
+impl AccountChange {
+    /// This final state of `address` with whatever equals the pre-state in `source` dropped,
+    /// so that it is canonical; `None` when nothing differs from the pre-state.
+    pub fn canonical<S: StateSource + ?Sized>(
+        mut self,
+        source: &S,
+        address: Address,
+    ) -> Result<Option<Self>, SourceError> {
+        let before = source.account(address)?.as_ref().map(AccountState::from);
+        if self.storage_cleared && !source.has_storage(address)? {
+            // Wiping storage that was empty is no change at all.
+            self.storage_cleared = false;
+        }
+        if self.storage_cleared {
+            self.storage.retain(|_, value| !value.is_zero());
+        } else {
+            let mut kept = BTreeMap::new();
+            for (slot, value) in std::mem::take(&mut self.storage) {
+                if source.storage(address, slot)? != value {
+                    kept.insert(slot, value);
+                }
+            }
+            self.storage = kept;
+        }
+        if self.info.map(|i| i.code_hash) == before.map(|i| i.code_hash) {
+            self.code = None;
+        }
+        let changed = self.info != before || self.storage_cleared || !self.storage.is_empty();
+        Ok(changed.then_some(self))
+    }
+}
+
 /// All account changes of a block, ordered by address.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StateChanges {
@@ -77,31 +109,19 @@ impl StateChanges {
         &mut self,
         source: &S,
         address: Address,
-        mut change: AccountChange,
+        change: AccountChange,
     ) -> Result<(), SourceError> {
-        let before = source.account(address)?.as_ref().map(AccountState::from);
-        if change.storage_cleared && !source.has_storage(address)? {
-            // Wiping storage that was empty is no change at all.
-            change.storage_cleared = false;
-        }
-        if change.storage_cleared {
-            change.storage.retain(|_, value| !value.is_zero());
-        } else {
-            let mut kept = BTreeMap::new();
-            for (slot, value) in std::mem::take(&mut change.storage) {
-                if source.storage(address, slot)? != value {
-                    kept.insert(slot, value);
-                }
-            }
-            change.storage = kept;
-        }
-        if change.info.map(|i| i.code_hash) == before.map(|i| i.code_hash) {
-            change.code = None;
-        }
-        if change.info != before || change.storage_cleared || !change.storage.is_empty() {
+        if let Some(change) = change.canonical(source, address)? {
             self.accounts.insert(address, change);
         }
         Ok(())
+    }
+
+    /// The changes of a list of canonical changes sorted by address (see
+    /// [`AccountChange::canonical`]): built in one pass, without a search per account.
+    pub fn from_sorted(accounts: Vec<(Address, AccountChange)>) -> Self {
+        debug_assert!(accounts.windows(2).all(|w| w[0].0 < w[1].0), "sorted, unique addresses");
+        Self { accounts: accounts.into_iter().collect() }
     }
 
     /// Describes the first difference between `self` and `other`, or `None` if they are equal.

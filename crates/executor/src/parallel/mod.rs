@@ -62,21 +62,6 @@ fn run_worker<'a, S: StateSource + ?Sized>(
     stats
 }
 
-/// About how many accounts and slots the block's transactions write, from a glance at them:
-/// every sender, every recipient of value, two slots per contract call. The multi-version
-/// memory is sized for that up front, so that it rarely grows (rehashes) while workers race
-/// through the block, yet does not hold memory for writes that never come (slots in a block
-/// of plain transfers).
-fn expected_writes(block: &Block) -> (usize, usize) {
-    let mut accounts = 0;
-    let mut slots = 0;
-    for tx in &block.transactions {
-        accounts += 1 + usize::from(!tx.value.is_zero());
-        slots += 2 * usize::from(!tx.data.is_empty());
-    }
-    (accounts, slots)
-}
-
 /// Executes `block` on `source` with `threads` workers (the calling thread included).
 pub fn execute_parallel<S: StateSource + ?Sized>(
     block: &Block,
@@ -99,7 +84,7 @@ pub fn execute_parallel_with<S: StateSource + ?Sized>(
         block,
         source,
         mv: {
-            let (accounts, slots) = expected_writes(block);
+            let (accounts, slots) = block.expected_writes();
             MvMemory::with_capacity(
                 block.context.spec.is_enabled_in(SpecId::SPURIOUS_DRAGON),
                 accounts,
