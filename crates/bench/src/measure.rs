@@ -4,7 +4,10 @@
 use crate::{ideal, memory::peak_during, report::Record};
 use lanes_executor::{execute_with, Block, BlockOutput, Engine, EngineKind, ExecuteOptions};
 use lanes_state::StateSource;
-use std::time::{Duration, Instant};
+use std::{
+    sync::Barrier,
+    time::{Duration, Instant},
+};
 
 /// Why a benchmark could not produce a number.
 #[derive(Debug, thiserror::Error)]
@@ -96,12 +99,61 @@ fn timed<S: StateSource + ?Sized>(
     Ok((started.elapsed(), output))
 }
 
+/// Runs `copies` sequential executions of `block` at once, one per thread, and returns the
+/// time until the last finished. The copies share nothing but the read-only state, so the
+/// machine alone decides how much slower each runs than a single copy: memory bandwidth,
+/// shared caches, frequency, a neighbour on the host.
+fn timed_side_by_side<S: StateSource + ?Sized>(
+    name: &str,
+    copies: usize,
+    block: &Block,
+    state: &S,
+) -> Result<Duration, BenchError> {
+    let start = Barrier::new(copies);
+    let spans: Vec<Result<(Instant, Instant), BenchError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..copies)
+            .map(|_| {
+                scope.spawn(|| {
+                    start.wait();
+                    let began = Instant::now();
+                    run(name, Engine::Sequential, block, state, false)
+                        .map(|_| (began, Instant::now()))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| {
+                handle.join().unwrap_or_else(|_| {
+                    Err(BenchError::Execution {
+                        name: name.to_string(),
+                        reason: "a side-by-side sequential copy panicked".to_string(),
+                    })
+                })
+            })
+            .collect()
+    });
+    let mut first = None::<Instant>;
+    let mut last = None::<Instant>;
+    for span in spans {
+        let (began, ended) = span?;
+        first = Some(first.map_or(began, |f| f.min(began)));
+        last = Some(last.map_or(ended, |l| l.max(ended)));
+    }
+    Ok(match (first, last) {
+        (Some(first), Some(last)) => last.saturating_duration_since(first),
+        _ => Duration::ZERO,
+    })
+}
+
 /// Measures one block with the sequential engine and, at each thread count, the engine
 /// [`Settings::engine`] names; the dependency graph comes from a traced run of the parallel engine.
 ///
-/// Runs are interleaved (sequential, then each thread count, `samples` rounds) so that drift
-/// on a shared machine hits every engine alike; the speedup is the median of the rounds'
-/// ratios, the times are medians.
+/// Runs are interleaved (sequential, then each thread count, `samples` rounds, every other
+/// round in the reverse order, since whatever runs second in a round finds the caches warmer)
+/// so that drift on a shared machine hits every engine alike; the speedup is the median of the
+/// rounds' ratios, the times are medians. Each round also runs `threads` sequential copies side
+/// by side: the machine's own ceiling for the block ([`Record::machine_ceiling`]).
 pub fn measure_block<S: StateSource + ?Sized>(
     name: &str,
     block: &Block,
@@ -127,15 +179,33 @@ pub fn measure_block<S: StateSource + ?Sized>(
     let mut sequential_times = Vec::with_capacity(rounds);
     let mut parallel_times = vec![Vec::with_capacity(rounds); settings.threads.len()];
     let mut ratios = vec![Vec::with_capacity(rounds); settings.threads.len()];
+    let mut ceilings = vec![Vec::with_capacity(rounds); settings.threads.len()];
     let mut last = vec![None; settings.threads.len()];
-    for _ in 0..rounds {
-        let (sequential, _) = timed(name, Engine::Sequential, block, state)?;
+    for round in 0..rounds {
+        let reversed = round % 2 == 1;
+        let mut parallel_round = Vec::with_capacity(settings.threads.len());
+        let sequential_first =
+            if reversed { None } else { Some(timed(name, Engine::Sequential, block, state)?.0) };
+        for &threads in &settings.threads {
+            parallel_round.push(timed(name, settings.engine(threads), block, state)?);
+        }
+        let sequential = match sequential_first {
+            Some(time) => time,
+            None => timed(name, Engine::Sequential, block, state)?.0,
+        };
         sequential_times.push(sequential);
-        for (k, &threads) in settings.threads.iter().enumerate() {
-            let (parallel, output) = timed(name, settings.engine(threads), block, state)?;
+        for (k, (parallel, output)) in parallel_round.into_iter().enumerate() {
             parallel_times[k].push(parallel);
             ratios[k].push(sequential.as_secs_f64() / parallel.as_secs_f64().max(1e-12));
             last[k] = Some(output);
+        }
+        for (k, &threads) in settings.threads.iter().enumerate() {
+            if threads > 1 {
+                let together = timed_side_by_side(name, threads, block, state)?;
+                ceilings[k].push(
+                    threads as f64 * sequential.as_secs_f64() / together.as_secs_f64().max(1e-12),
+                );
+            }
         }
     }
     let sequential = median(sequential_times);
@@ -159,6 +229,9 @@ pub fn measure_block<S: StateSource + ?Sized>(
         };
         let txs = block.transactions.len();
         let ideal = ideal::ideal_speedup(&tx_times, &dependencies, threads);
+        let mut machine = std::mem::take(&mut ceilings[k]);
+        machine.sort_by(f64::total_cmp);
+        let machine_ceiling = machine.get(machine.len() / 2).copied().unwrap_or(1.0);
         records.push(Record {
             name: name.to_string(),
             txs,
@@ -169,6 +242,7 @@ pub fn measure_block<S: StateSource + ?Sized>(
             speedup,
             ideal_speedup: ideal,
             efficiency: speedup / ideal,
+            machine_ceiling,
             mgas_per_s: traced.gas_used as f64 / parallel.as_secs_f64().max(1e-12) / 1e6,
             reexecutions: output.stats.reexecutions,
             reexecutions_per_tx: output.stats.reexecutions as f64 / txs.max(1) as f64,
@@ -191,5 +265,36 @@ pub fn engine_name(kind: EngineKind) -> String {
     match kind {
         EngineKind::Sequential => "sequential".to_string(),
         EngineKind::Parallel { threads } => format!("parallel/{threads}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lanes_workloads::raw_transfers;
+
+    #[test]
+    fn records_every_thread_count_with_a_machine_ceiling_beside_the_ideal() {
+        let workload = raw_transfers(200, 3);
+        let settings = Settings { threads: vec![1, 2], samples: 2, memory: false, adaptive: false };
+        let measured =
+            measure_block("transfers", &workload.block, &workload.state, &settings).unwrap();
+        let [one, two] = measured.records.as_slice() else { panic!("one record per thread count") };
+        assert_eq!((one.threads, two.threads), (1, 2));
+        assert_eq!(one.machine_ceiling, 1.0, "one thread has nothing to share");
+        // Two copies side by side take at least as long as the slower of them alone would:
+        // the ceiling is a positive number no larger than the thread count, give or take
+        // timer noise on a busy machine.
+        assert!(two.machine_ceiling > 0.0 && two.machine_ceiling < 2.5, "{}", two.machine_ceiling);
+        assert!((two.ideal_speedup - 2.0).abs() < 0.01, "independent: {}", two.ideal_speedup);
+        assert!(one.speedup > 0.0 && two.speedup > 0.0);
+        assert_eq!(two.engine, "parallel/2");
+    }
+
+    #[test]
+    fn side_by_side_copies_all_finish() {
+        let workload = raw_transfers(50, 4);
+        let time = timed_side_by_side("transfers", 3, &workload.block, &workload.state).unwrap();
+        assert!(time > Duration::ZERO);
     }
 }

@@ -27,6 +27,10 @@ pub struct Record {
     pub ideal_speedup: f64,
     /// `speedup / ideal_speedup`.
     pub efficiency: f64,
+    /// `threads` times how much slower `threads` copies of the sequential run go side by side
+    /// than one alone (1.0 at one thread): the speedup this machine allows the block whatever
+    /// the engine, since parallel workers share the same caches and memory bandwidth.
+    pub machine_ceiling: f64,
     /// Million gas per second, parallel.
     pub mgas_per_s: f64,
     /// Re-executions in the last timed parallel run.
@@ -56,7 +60,7 @@ pub struct Record {
 /// The table header.
 pub fn header() -> String {
     format!(
-        "{:<14} {:>6} {:>13} {:>3} {:>9} {:>9} {:>7} {:>7} {:>5} {:>8} {:>7}  {}",
+        "{:<14} {:>6} {:>13} {:>3} {:>9} {:>9} {:>7} {:>7} {:>5} {:>7} {:>8} {:>7}  {}",
         "block",
         "txs",
         "gas",
@@ -66,6 +70,7 @@ pub fn header() -> String {
         "speedup",
         "ideal",
         "eff",
+        "machine",
         "Mgas/s",
         "reex/tx",
         "engine"
@@ -79,7 +84,7 @@ pub fn row(record: &Record) -> String {
         _ => String::new(),
     };
     format!(
-        "{:<14} {:>6} {:>13} {:>3} {:>9.2} {:>9.2} {:>6.2}x {:>6.2}x {:>4.0}% {:>8.0} {:>7.3}  {}{}{}",
+        "{:<14} {:>6} {:>13} {:>3} {:>9.2} {:>9.2} {:>6.2}x {:>6.2}x {:>4.0}% {:>6.2}x {:>8.0} {:>7.3}  {}{}{}",
         record.name,
         record.txs,
         record.gas,
@@ -89,6 +94,7 @@ pub fn row(record: &Record) -> String {
         record.speedup,
         record.ideal_speedup,
         record.efficiency * 100.0,
+        record.machine_ceiling,
         record.mgas_per_s,
         record.reexecutions_per_tx,
         record.engine,

@@ -160,21 +160,30 @@ fn summarize(records: &[Record]) {
     threads.dedup();
     for t in threads {
         let at: Vec<&Record> = records.iter().filter(|r| r.threads == t).collect();
-        let geomean = |rs: &[&Record]| {
+        let geomean = |rs: &[&Record], value: fn(&Record) -> f64| {
             if rs.is_empty() {
                 return f64::NAN;
             }
-            (rs.iter().map(|r| r.speedup.ln()).sum::<f64>() / rs.len() as f64).exp()
+            (rs.iter().map(|r| value(r).ln()).sum::<f64>() / rs.len() as f64).exp()
         };
         let big: Vec<&Record> = at.iter().copied().filter(|r| r.txs >= 100).collect();
         let worst = at.iter().min_by(|a, b| a.speedup.total_cmp(&b.speedup));
         println!(
             "{t} threads: geomean {:.2}x over {} blocks, {:.2}x over {} blocks with >= 100 txs; worst {}",
-            geomean(&at),
+            geomean(&at, |r| r.speedup),
             at.len(),
-            geomean(&big),
+            geomean(&big, |r| r.speedup),
             big.len(),
             worst.map(|w| format!("{} {:.2}x", w.name, w.speedup)).unwrap_or_default()
         );
+        if t > 1 {
+            println!(
+                "{t} threads: the machine allows geomean {:.2}x over {} blocks, {:.2}x over {} blocks with >= 100 txs ({t} sequential copies side by side)",
+                geomean(&at, |r| r.machine_ceiling),
+                at.len(),
+                geomean(&big, |r| r.machine_ceiling),
+                big.len(),
+            );
+        }
     }
 }

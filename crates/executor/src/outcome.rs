@@ -103,6 +103,14 @@ pub enum FallbackReason {
         /// Transactions in the block.
         txs: usize,
     },
+    /// Most transactions follow an earlier one (same sender, or a bare call to the same
+    /// recipient): they would mostly fail validation and run again.
+    Followers {
+        /// Transactions that follow an earlier one.
+        followers: usize,
+        /// Transactions in the block.
+        txs: usize,
+    },
 }
 
 impl std::fmt::Display for FallbackReason {
@@ -114,6 +122,10 @@ impl std::fmt::Display for FallbackReason {
             Self::SenderChain { longest, txs } => {
                 write!(f, "one sender has {longest} of {txs} transactions")
             }
+            Self::Followers { followers, txs } => write!(
+                f,
+                "{followers} of {txs} transactions follow an earlier one (same sender or bare call)"
+            ),
         }
     }
 }

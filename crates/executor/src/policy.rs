@@ -12,11 +12,15 @@
 //! | transactions | fewer than [`MIN_TRANSACTIONS`] → sequential | fixed costs dominate |
 //! | gas | under [`MIN_GAS`] (sum of gas limits) → sequential | the whole block takes microseconds |
 //! | senders | the longest chain of one sender's transactions caps the speedup at `txs / chain`; below [`MIN_SENDER_PARALLELISM`] → sequential | nonces make one sender's transactions a strict chain |
+//! | followers | more than [`MAX_FOLLOWER_SHARE`] of the transactions follow an earlier one (same sender, or a bare call: no value, no calldata, to the same recipient) → sequential | a bare call can only run the recipient's fallback; many senders doing so in one block is an airdrop handing out one shared balance (mainnet block 6196166): executed side by side, nearly all fail validation |
 //!
 //! Workers are capped at `txs / MIN_TRANSACTIONS_PER_WORKER` so that each has enough work.
 
 use crate::{block::Block, outcome::FallbackReason};
-use alloy_primitives::{map::HashMap, Address};
+use alloy_primitives::{
+    map::{HashMap, HashSet},
+    Address, TxKind,
+};
 
 /// Blocks with fewer transactions run sequentially.
 pub const MIN_TRANSACTIONS: usize = 24;
@@ -24,6 +28,8 @@ pub const MIN_TRANSACTIONS: usize = 24;
 pub const MIN_GAS: u64 = 1_500_000;
 /// Blocks whose longest single-sender chain caps the speedup below this run sequentially.
 pub const MIN_SENDER_PARALLELISM: f64 = 1.4;
+/// Blocks where a larger share of the transactions follows an earlier one run sequentially.
+pub const MAX_FOLLOWER_SHARE: f64 = 0.5;
 /// Each worker should have at least this many transactions.
 pub const MIN_TRANSACTIONS_PER_WORKER: usize = 12;
 
@@ -62,5 +68,107 @@ pub fn decide(block: &Block, threads: usize) -> Decision {
     if (txs as f64) < MIN_SENDER_PARALLELISM * longest as f64 {
         return Decision::Sequential(FallbackReason::SenderChain { longest, txs });
     }
+    let followers = followers(block);
+    if followers as f64 > MAX_FOLLOWER_SHARE * txs as f64 {
+        return Decision::Sequential(FallbackReason::Followers { followers, txs });
+    }
     Decision::Parallel { threads: threads.min(txs / MIN_TRANSACTIONS_PER_WORKER).max(2) }
+}
+
+/// How many transactions follow an earlier one of the block: the same sender (its nonce makes
+/// it wait), or a bare call (no value, no calldata) to the recipient of an earlier bare call.
+///
+/// Calls with the same calldata are not counted: functions keyed by the caller (`approve`, a
+/// per-user counter) are called alike by many senders without conflicting. A bare call can only
+/// run the fallback, and a fallback that many senders trigger in one block hands something out
+/// of shared state.
+fn followers(block: &Block) -> usize {
+    let mut senders: HashSet<Address> = HashSet::default();
+    let mut bare_calls: HashSet<Address> = HashSet::default();
+    let mut followers = 0;
+    for tx in &block.transactions {
+        let mut follows = !senders.insert(tx.caller);
+        if let TxKind::Call(to) = tx.kind {
+            if tx.value.is_zero() && tx.data.is_empty() {
+                follows |= !bare_calls.insert(to);
+            }
+        }
+        followers += usize::from(follows);
+    }
+    followers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::block::BlockContext;
+    use alloy_primitives::{Bytes, U256};
+    use revm::{context::TxEnv, primitives::hardfork::SpecId};
+
+    fn tx(from: u64, to: u64, value: u64, data: &[u8]) -> TxEnv {
+        TxEnv {
+            caller: Address::left_padding_from(&from.to_be_bytes()),
+            kind: TxKind::Call(Address::left_padding_from(&to.to_be_bytes())),
+            value: U256::from(value),
+            data: Bytes::copy_from_slice(data),
+            gas_limit: 100_000,
+            ..Default::default()
+        }
+    }
+
+    fn block(transactions: Vec<TxEnv>) -> Block {
+        Block { context: BlockContext::new(SpecId::CANCUN, Default::default()), transactions }
+    }
+
+    #[test]
+    fn independent_calls_run_in_parallel_with_workers_capped_by_size() {
+        // 100 senders each calling a token with their own arguments.
+        let txs = (0..100).map(|i| tx(i, 1_000, 0, &(i as u32).to_be_bytes())).collect();
+        assert_eq!(decide(&block(txs), 8), Decision::Parallel { threads: 8 });
+        // The same calldata from every sender (a function keyed by the caller) is not a chain.
+        let txs: Vec<_> = (0..100).map(|i| tx(i, 1_000, 0, &[0xa9, 0x05, 0x9c, 0xbb])).collect();
+        assert_eq!(followers(&block(txs.clone())), 0);
+        assert_eq!(decide(&block(txs), 2), Decision::Parallel { threads: 2 });
+        let txs = (0..30).map(|i| tx(i, 1_000, 0, &(i as u32).to_be_bytes())).collect();
+        assert_eq!(decide(&block(txs), 8), Decision::Parallel { threads: 2 }, "30 / 12 workers");
+    }
+
+    #[test]
+    fn small_or_single_threaded_blocks_run_sequentially() {
+        let txs: Vec<_> = (0..100).map(|i| tx(i, 1_000 + i, 1, &[])).collect();
+        assert_eq!(decide(&block(txs.clone()), 1), Decision::Sequential(FallbackReason::OneThread));
+        assert_eq!(
+            decide(&block(txs[..10].to_vec()), 2),
+            Decision::Sequential(FallbackReason::TooFewTransactions { txs: 10 })
+        );
+    }
+
+    #[test]
+    fn one_busy_sender_runs_sequentially() {
+        let mut txs: Vec<_> = (0..80).map(|i| tx(7, 1_000 + i, 1, &[])).collect();
+        txs.extend((0..20).map(|i| tx(100 + i, 1_000, 1, &[])));
+        assert_eq!(
+            decide(&block(txs), 2),
+            Decision::Sequential(FallbackReason::SenderChain { longest: 80, txs: 100 })
+        );
+    }
+
+    #[test]
+    fn bare_calls_to_one_contract_from_many_senders_run_sequentially() {
+        // Mainnet block 6196166: most transactions call an airdrop contract with no calldata.
+        let mut txs: Vec<_> = (0..60).map(|i| tx(i, 1_000, 0, &[])).collect();
+        txs.extend((0..40).map(|i| tx(100 + i, 2_000 + i, 1, &[])));
+        assert_eq!(
+            decide(&block(txs), 2),
+            Decision::Sequential(FallbackReason::Followers { followers: 59, txs: 100 })
+        );
+    }
+
+    #[test]
+    fn payments_to_one_recipient_do_not_count_as_followers() {
+        // Deposits to one exchange address: credits, which the engine does not conflict on.
+        let txs: Vec<_> = (0..100).map(|i| tx(i, 1_000, 5, &[])).collect();
+        assert_eq!(followers(&block(txs.clone())), 0);
+        assert_eq!(decide(&block(txs), 2), Decision::Parallel { threads: 2 });
+    }
 }
