@@ -1,12 +1,13 @@
 //! The parallel engine: optimistic execution on all workers, in-order validation and commit.
 //!
 //! [`execute_parallel`] runs one block: it sets up the shared state ([`Shared`]: the block, the
-//! state source and the multi-version memory), starts the workers (the calling thread is one
-//! of them), lets the [`scheduler`] drive them, then folds the multi-version memory into the
-//! block's [`StateChanges`].
+//! state source and the multi-version memory), wakes the workers (the calling thread is one
+//! of them, the others are parked [`helpers`] kept between blocks), lets the [`scheduler`]
+//! drive them, then folds the multi-version memory into the block's [`StateChanges`].
 
 pub(crate) mod filter;
 pub(crate) mod finalize;
+pub(crate) mod helpers;
 pub(crate) mod mv_memory;
 pub(crate) mod scheduler;
 pub(crate) mod tx_db;
@@ -96,19 +97,24 @@ pub fn execute_parallel_with<S: StateSource + ?Sized>(
     };
     let scheduler = Scheduler::new(block.transactions.len());
     let finalizer = Finalizer::default();
-    let workers: Vec<WorkerStats> = std::thread::scope(|scope| {
-        let helpers: Vec<_> = (1..threads)
-            .map(|_| scope.spawn(|| run_worker(&shared, &scheduler, &finalizer)))
-            .collect();
-        let mut all = vec![run_worker(&shared, &scheduler, &finalizer)];
-        for helper in helpers {
-            // A worker never panics: revm panics are caught per transaction.
-            if let Ok(worker) = helper.join() {
-                all.push(worker);
+    let work = || run_worker(&shared, &scheduler, &finalizer);
+    let lease = if threads > 1 { helpers::Lease::take(threads - 1) } else { None };
+    let workers: Vec<WorkerStats> = match lease {
+        Some(lease) => lease.run(work, work),
+        None if threads == 1 => vec![work()],
+        // Another block holds the parked helpers: start this block's own.
+        None => std::thread::scope(|scope| {
+            let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+            let mut all = vec![work()];
+            for helper in helpers {
+                // A worker never panics: revm panics are caught per transaction.
+                if let Ok(worker) = helper.join() {
+                    all.push(worker);
+                }
             }
-        }
-        all
-    });
+            all
+        }),
+    };
     for worker in &workers {
         stats.executions += worker.executions;
         stats.reexecutions += worker.reexecutions;
