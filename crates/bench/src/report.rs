@@ -113,8 +113,8 @@ pub fn write_json(path: &Path, records: &[Record]) -> Result<(), BenchError> {
         .map_err(|e| BenchError::Output { path: path.display().to_string(), reason: e.to_string() })
 }
 
-/// Draws speedup per block (blocks sorted by gas) beside the ideal, one colour per thread
-/// count, as an SVG.
+/// Draws speedup per block (blocks sorted by gas) beside the ideal and what the machine allows,
+/// one colour per thread count, as an SVG.
 pub fn write_plot(path: &Path, records: &[Record]) -> Result<(), BenchError> {
     let error = |e: &dyn std::fmt::Display| BenchError::Output {
         path: path.display().to_string(),
@@ -130,14 +130,17 @@ pub fn write_plot(path: &Path, records: &[Record]) -> Result<(), BenchError> {
     let mut threads: Vec<usize> = records.iter().map(|r| r.threads).collect();
     threads.sort_unstable();
     threads.dedup();
-    let top =
-        records.iter().flat_map(|r| [r.speedup, r.ideal_speedup]).fold(1.0f64, f64::max) * 1.1;
+    let top = records
+        .iter()
+        .flat_map(|r| [r.speedup, r.ideal_speedup, r.machine_ceiling])
+        .fold(1.0f64, f64::max)
+        * 1.1;
     let width = (160 + 28 * names.len()).max(640) as u32;
     let root = SVGBackend::new(path, (width, 520)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| error(&e))?;
     let mut chart = ChartBuilder::on(&root)
         .caption(
-            "Lanes: parallel speedup over sequential revm, and the block's ideal",
+            "Lanes: parallel speedup over sequential revm, the block's ideal, what the machine allows",
             ("sans-serif", 20),
         )
         .margin(12)
@@ -171,7 +174,7 @@ pub fn write_plot(path: &Path, records: &[Record]) -> Result<(), BenchError> {
         .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLACK));
     for (k, t) in threads.iter().enumerate() {
         let color = Palette99::pick(k).to_rgba();
-        let points = |ideal: bool| {
+        let points = |value: fn(&Record) -> f64| {
             names
                 .iter()
                 .enumerate()
@@ -179,22 +182,35 @@ pub fn write_plot(path: &Path, records: &[Record]) -> Result<(), BenchError> {
                     records
                         .iter()
                         .find(|r| r.name == *name && r.threads == *t)
-                        .map(|r| (i as f64, if ideal { r.ideal_speedup } else { r.speedup }))
+                        .map(|r| (i as f64, value(r)))
                 })
                 .collect::<Vec<_>>()
         };
         chart
-            .draw_series(points(false).into_iter().map(|p| Circle::new(p, 4, color.filled())))
+            .draw_series(
+                points(|r| r.speedup).into_iter().map(|p| Circle::new(p, 4, color.filled())),
+            )
             .map_err(|e| error(&e))?
             .label(format!("achieved, {t} threads"))
             .legend(move |(x, y)| Circle::new((x + 8, y), 4, color.filled()));
         chart
-            .draw_series(points(true).into_iter().map(|(x, y)| {
+            .draw_series(points(|r| r.ideal_speedup).into_iter().map(|(x, y)| {
                 PathElement::new([(x - 0.35, y), (x + 0.35, y)], color.stroke_width(2))
             }))
             .map_err(|e| error(&e))?
             .label(format!("ideal, {t} threads"))
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color.stroke_width(2)));
+        if *t > 1 {
+            chart
+                .draw_series(
+                    points(|r| r.machine_ceiling)
+                        .into_iter()
+                        .map(|p| TriangleMarker::new(p, 5, color.stroke_width(1))),
+                )
+                .map_err(|e| error(&e))?
+                .label(format!("machine allows, {t} threads ({t} sequential copies side by side)"))
+                .legend(move |(x, y)| TriangleMarker::new((x + 8, y), 5, color.stroke_width(1)));
+        }
     }
     chart
         .configure_series_labels()
