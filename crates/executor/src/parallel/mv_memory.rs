@@ -453,15 +453,15 @@ impl MvMemory {
     /// Keeps reads of heavily credited accounts short: when transaction `tx` (just committed;
     /// every transaction below it is committed) credited an account that has piled up
     /// [`CHECKPOINT_EVERY`] credits since its last absolute write or checkpoint, the folded
-    /// value becomes the account's new committed checkpoint. Other writes need no work here.
+    /// value becomes the account's new committed checkpoint. `credited` lists the accounts
+    /// `tx` credited; its other writes need no work here.
     pub(crate) fn commit<E>(
         &self,
         tx: TxIdx,
-        written: &[Location],
+        credited: &[Address],
         base: impl Fn(Address) -> Result<Option<AccountInfo>, E>,
     ) -> Result<(), E> {
-        for location in written {
-            let Location::Account(address) = location else { continue };
+        for address in credited {
             let mut shard = self.accounts.shards[shard_of(address, 0)].write();
             let Some(versions) = shard.get_mut(address) else { continue };
             if !matches!(versions.writes.get(tx), Some(AccountWrite::Credit(_))) {
@@ -691,7 +691,8 @@ mod tests {
         }
         let unfolded = mv.read_account(a, 20, base(Some(account(0, 1)))).unwrap().0;
         for (tx, written) in written_by.iter().enumerate() {
-            mv.commit(tx, written, |_| Ok::<_, ()>(Some(account(0, 1)))).unwrap();
+            assert_eq!(written, &[Location::Account(a)]);
+            mv.commit(tx, &[a], |_| Ok::<_, ()>(Some(account(0, 1)))).unwrap();
         }
         // The base closure must not be needed once everything is committed.
         let folded = mv.read_account(a, 20, || Err(())).unwrap().0;
