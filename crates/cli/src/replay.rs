@@ -19,8 +19,9 @@ pub(crate) struct Args {
     /// Worker threads of the parallel engine.
     #[arg(long, default_value_t = 2)]
     threads: usize,
-    /// Timed runs of each engine per block (after one warm-up); the median is reported.
-    #[arg(long, default_value_t = 3)]
+    /// Timed rounds per block (after one warm-up of each engine), each running both engines
+    /// in alternating order; the medians are reported.
+    #[arg(long, default_value_t = 7)]
     samples: usize,
     /// `parallel` always runs the parallel engine (the exactness check); `auto` lets the
     /// adaptive policy choose per block (what a node would run).
@@ -47,26 +48,52 @@ impl EngineChoice {
     }
 }
 
-/// Runs `engine` on `block` `samples` times after a warm-up; returns the first output and the
-/// median time in milliseconds.
-fn timed(
+/// Runs `engine` on `block` once and returns the output with the time in milliseconds.
+fn timed_run(engine: Engine, block: &MainnetBlock) -> Result<(BlockOutput, f64), String> {
+    let started = Instant::now();
+    let output = execute(engine, &block.block, &block.state).map_err(|e| e.to_string())?;
+    Ok((output, started.elapsed().as_secs_f64() * 1e3))
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or_default()
+}
+
+/// After one untimed run of each engine (their outputs are returned), `samples` rounds of one
+/// timed run of each, in alternating order (whatever runs second finds warmer caches); every
+/// run must repeat the first output. Returns the outputs, the median times in milliseconds and
+/// the median of the rounds' speedups.
+fn measure(
     engine: Engine,
     block: &MainnetBlock,
     samples: usize,
-) -> Result<(BlockOutput, f64), String> {
-    let run = || execute(engine, &block.block, &block.state).map_err(|e| e.to_string());
-    let output = run()?;
-    let mut times = Vec::with_capacity(samples.max(1));
-    for _ in 0..samples.max(1) {
-        let started = Instant::now();
-        let again = run()?;
-        times.push(started.elapsed().as_secs_f64() * 1e3);
-        if !again.same_result(&output) {
-            return Err("two runs of the same engine differ".into());
+) -> Result<(BlockOutput, BlockOutput, f64, f64, f64), String> {
+    let (sequential, _) = timed_run(Engine::Sequential, block)?;
+    let (parallel, _) = timed_run(engine, block)?;
+    let (mut seq_times, mut par_times, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..samples.max(1) {
+        let order = if round % 2 == 0 {
+            [Engine::Sequential, engine]
+        } else {
+            [engine, Engine::Sequential]
+        };
+        let mut times = [0.0; 2];
+        for (slot, which) in order.into_iter().enumerate() {
+            let (again, ms) = timed_run(which, block)?;
+            let first = if which == Engine::Sequential { &sequential } else { &parallel };
+            if !again.same_result(first) {
+                return Err("two runs of the same engine differ".into());
+            }
+            times[slot] = ms;
         }
+        let (seq_ms, par_ms) =
+            if round % 2 == 0 { (times[0], times[1]) } else { (times[1], times[0]) };
+        seq_times.push(seq_ms);
+        par_times.push(par_ms);
+        ratios.push(if par_ms > 0.0 { seq_ms / par_ms } else { 1.0 });
     }
-    times.sort_by(f64::total_cmp);
-    Ok((output, times[times.len() / 2]))
+    Ok((sequential, parallel, median(seq_times), median(par_times), median(ratios)))
 }
 
 /// Checks the sequential output against the header; `Err` names the first difference.
@@ -103,14 +130,12 @@ struct Row {
 
 /// Replays one block; prints its line and returns its speedup, or the reason it failed.
 fn replay_block(block: &MainnetBlock, args: &Args) -> Result<Row, String> {
-    let (sequential, seq_ms) = timed(Engine::Sequential, block, args.samples)?;
-    check_header(block, &sequential)?;
     let engine = args.engine.engine(args.threads);
-    let (parallel, par_ms) = timed(engine, block, args.samples)?;
+    let (sequential, parallel, seq_ms, par_ms, speedup) = measure(engine, block, args.samples)?;
+    check_header(block, &sequential)?;
     if let Some(difference) = parallel.first_difference(&sequential) {
         return Err(format!("parallel differs from sequential: {difference}"));
     }
-    let speedup = if par_ms > 0.0 { seq_ms / par_ms } else { 1.0 };
     let chosen = match (parallel.stats.engine, parallel.stats.fallback) {
         (_, Some(reason)) => format!("  sequential: {reason}"),
         (EngineKind::Parallel { threads }, None) if args.engine == EngineChoice::Auto => {
