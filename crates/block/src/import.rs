@@ -41,11 +41,11 @@ use alloy_hardforks::EthereumHardfork;
 use alloy_primitives::{map::HashMap, Address, Bloom, Bytes, B256, U256};
 use alloy_rlp::Decodable;
 use lanes_executor::{
-    execute, BlobParams as ExecBlobParams, Block, BlockContext, BlockHashes, Engine,
+    block_env, execute, BlobParams as ExecBlobParams, Block, BlockContext, BlockHashes, Engine,
     MissingBlockHash, TxOutcome,
 };
 use lanes_state::{InMemoryState, StateChanges, StateSource};
-use revm::context::{BlockEnv, TxEnv};
+use revm::context::TxEnv;
 use std::{
     collections::BTreeMap,
     sync::Arc,
@@ -506,19 +506,7 @@ pub fn execute_block(
     }
 
     // The environment.
-    let mut env = BlockEnv {
-        number: U256::from(header.number),
-        beneficiary: header.beneficiary,
-        timestamp: U256::from(header.timestamp),
-        gas_limit: header.gas_limit,
-        basefee: header.base_fee_per_gas.unwrap_or_default(),
-        difficulty: header.difficulty,
-        prevrandao: at.merged.then_some(header.mix_hash),
-        ..Default::default()
-    };
-    if let (Some(excess), Some(params)) = (header.excess_blob_gas, at.blob) {
-        env.set_blob_excess_gas_and_price(excess, params.update_fraction as u64);
-    }
+    let env = block_env(header, at.merged, at.blob.map(|params| params.update_fraction as u64));
     let context = BlockContext {
         chain_id: spec.chain_id,
         spec: revm_spec,

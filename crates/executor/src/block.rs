@@ -1,6 +1,7 @@
 //! The executor's input: a block's environment and its transactions.
 
-use alloy_primitives::{keccak256, B256};
+use alloy_consensus::Header;
+use alloy_primitives::{keccak256, B256, U256};
 use revm::{
     context::{BlockEnv, TxEnv},
     primitives::hardfork::SpecId,
@@ -46,6 +47,27 @@ impl BlockHashes {
             (None, MissingBlockHash::Error) => None,
         }
     }
+}
+
+/// revm's environment for a block with `header`: number, beneficiary, timestamp, gas limit,
+/// base fee and difficulty from the header; `prevrandao` from its mix hash once `merged`; and
+/// when the fork has blobs (`blob_update_fraction`: its EIP-4844/EIP-7691 base-fee update
+/// fraction) the blob gas price from the header's excess blob gas.
+pub fn block_env(header: &Header, merged: bool, blob_update_fraction: Option<u64>) -> BlockEnv {
+    let mut env = BlockEnv {
+        number: U256::from(header.number),
+        beneficiary: header.beneficiary,
+        timestamp: U256::from(header.timestamp),
+        gas_limit: header.gas_limit,
+        basefee: header.base_fee_per_gas.unwrap_or_default(),
+        difficulty: header.difficulty,
+        prevrandao: merged.then_some(header.mix_hash),
+        ..Default::default()
+    };
+    if let (Some(excess), Some(fraction)) = (header.excess_blob_gas, blob_update_fraction) {
+        env.set_blob_excess_gas_and_price(excess, fraction);
+    }
+    env
 }
 
 /// Everything transactions can observe about their block, besides the state.

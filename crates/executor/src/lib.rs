@@ -57,7 +57,7 @@ pub mod parallel;
 pub mod policy;
 pub mod sequential;
 
-pub use block::{BlobParams, Block, BlockContext, BlockHashes, MissingBlockHash};
+pub use block::{block_env, BlobParams, Block, BlockContext, BlockHashes, MissingBlockHash};
 pub use error::ExecutionError;
 pub use outcome::{
     BlockOutput, BlockTrace, EngineKind, ExecutionStats, FallbackReason, InvalidTx, TxOutcome,
