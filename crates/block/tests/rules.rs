@@ -23,10 +23,9 @@ fn genesis_state() -> InMemoryState {
     state
 }
 
-/// A Shanghai chain at genesis.
-fn chain() -> (Chain, Header) {
-    let state = genesis_state();
-    let genesis = Header {
+/// A Shanghai genesis header over `state`.
+fn shanghai_genesis(state: &InMemoryState) -> Header {
+    Header {
         number: 0,
         timestamp: 0,
         gas_limit: 30_000_000,
@@ -37,7 +36,13 @@ fn chain() -> (Chain, Header) {
         withdrawals_root: Some(EMPTY_ROOT_HASH),
         state_root: state.state_root(),
         ..Default::default()
-    };
+    }
+}
+
+/// A Shanghai chain at genesis.
+fn chain() -> (Chain, Header) {
+    let state = genesis_state();
+    let genesis = shanghai_genesis(&state);
     let spec = ChainSpec::from_network("Shanghai", 1).unwrap();
     let chain = Chain::new(spec, genesis.clone(), state, Engine::Parallel { threads: 2 }).unwrap();
     (chain, genesis)
@@ -197,17 +202,10 @@ fn undecodable_rlp_is_a_typed_error() {
 fn cancun() -> (Chain, Block<TxEnvelope>) {
     let state = genesis_state();
     let genesis = Header {
-        gas_limit: 30_000_000,
-        base_fee_per_gas: Some(7),
-        ommers_hash: EMPTY_OMMER_ROOT_HASH,
-        transactions_root: EMPTY_ROOT_HASH,
-        receipts_root: EMPTY_ROOT_HASH,
-        withdrawals_root: Some(EMPTY_ROOT_HASH),
         blob_gas_used: Some(0),
         excess_blob_gas: Some(0),
         parent_beacon_block_root: Some(B256::ZERO),
-        state_root: state.state_root(),
-        ..Default::default()
+        ..shanghai_genesis(&state)
     };
     let spec = ChainSpec::from_network("Cancun", 1).unwrap();
     let chain = Chain::new(spec, genesis.clone(), state, Engine::Parallel { threads: 2 }).unwrap();

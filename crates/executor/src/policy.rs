@@ -58,36 +58,39 @@ pub fn decide(block: &Block, threads: usize) -> Decision {
     if gas < MIN_GAS {
         return Decision::Sequential(FallbackReason::TooLittleGas { gas });
     }
-    let mut per_sender: HashMap<Address, usize> = HashMap::default();
-    let mut longest = 0;
-    for tx in &block.transactions {
-        let count = per_sender.entry(tx.caller).or_default();
-        *count += 1;
-        longest = longest.max(*count);
-    }
+    let Glance { longest, followers } = glance(block);
     if (txs as f64) < MIN_SENDER_PARALLELISM * longest as f64 {
         return Decision::Sequential(FallbackReason::SenderChain { longest, txs });
     }
-    let followers = followers(block);
     if followers as f64 > MAX_FOLLOWER_SHARE * txs as f64 {
         return Decision::Sequential(FallbackReason::Followers { followers, txs });
     }
     Decision::Parallel { threads: threads.min(txs / MIN_TRANSACTIONS_PER_WORKER).max(2) }
 }
 
-/// How many transactions follow an earlier one of the block: the same sender (its nonce makes
-/// it wait), or a bare call (no value, no calldata) to the recipient of an earlier bare call.
-///
-/// Calls with the same calldata are not counted: functions keyed by the caller (`approve`, a
-/// per-user counter) are called alike by many senders without conflicting. A bare call can only
-/// run the fallback, and a fallback that many senders trigger in one block hands something out
-/// of shared state.
-fn followers(block: &Block) -> usize {
-    let mut senders: HashSet<Address> = HashSet::default();
+/// What one pass over the block's transactions shows.
+struct Glance {
+    /// Transactions of the busiest sender.
+    longest: usize,
+    /// Transactions that follow an earlier one of the block: the same sender (its nonce makes
+    /// it wait), or a bare call (no value, no calldata) to the recipient of an earlier bare call.
+    ///
+    /// Calls with the same calldata are not counted: functions keyed by the caller (`approve`,
+    /// a per-user counter) are called alike by many senders without conflicting. A bare call
+    /// can only run the fallback, and a fallback that many senders trigger in one block hands
+    /// something out of shared state.
+    followers: usize,
+}
+
+fn glance(block: &Block) -> Glance {
+    let mut per_sender: HashMap<Address, usize> = HashMap::default();
     let mut bare_calls: HashSet<Address> = HashSet::default();
-    let mut followers = 0;
+    let (mut longest, mut followers) = (0, 0);
     for tx in &block.transactions {
-        let mut follows = !senders.insert(tx.caller);
+        let count = per_sender.entry(tx.caller).or_default();
+        *count += 1;
+        longest = longest.max(*count);
+        let mut follows = *count > 1;
         if let TxKind::Call(to) = tx.kind {
             if tx.value.is_zero() && tx.data.is_empty() {
                 follows |= !bare_calls.insert(to);
@@ -95,7 +98,7 @@ fn followers(block: &Block) -> usize {
         }
         followers += usize::from(follows);
     }
-    followers
+    Glance { longest, followers }
 }
 
 #[cfg(test)]
@@ -127,7 +130,7 @@ mod tests {
         assert_eq!(decide(&block(txs), 8), Decision::Parallel { threads: 8 });
         // The same calldata from every sender (a function keyed by the caller) is not a chain.
         let txs: Vec<_> = (0..100).map(|i| tx(i, 1_000, 0, &[0xa9, 0x05, 0x9c, 0xbb])).collect();
-        assert_eq!(followers(&block(txs.clone())), 0);
+        assert_eq!(glance(&block(txs.clone())).followers, 0);
         assert_eq!(decide(&block(txs), 2), Decision::Parallel { threads: 2 });
         let txs = (0..30).map(|i| tx(i, 1_000, 0, &(i as u32).to_be_bytes())).collect();
         assert_eq!(decide(&block(txs), 8), Decision::Parallel { threads: 2 }, "30 / 12 workers");
@@ -168,7 +171,7 @@ mod tests {
     fn payments_to_one_recipient_do_not_count_as_followers() {
         // Deposits to one exchange address: credits, which the engine does not conflict on.
         let txs: Vec<_> = (0..100).map(|i| tx(i, 1_000, 5, &[])).collect();
-        assert_eq!(followers(&block(txs.clone())), 0);
+        assert_eq!(glance(&block(txs.clone())).followers, 0);
         assert_eq!(decide(&block(txs), 2), Decision::Parallel { threads: 2 });
     }
 }
