@@ -246,6 +246,7 @@ pub fn measure_block<S: StateSource + ?Sized>(
             mgas_per_s: traced.gas_used as f64 / parallel.as_secs_f64().max(1e-12) / 1e6,
             reexecutions: output.stats.reexecutions,
             reexecutions_per_tx: output.stats.reexecutions as f64 / txs.max(1) as f64,
+            deferred: output.stats.deferred,
             execute_ms: output.stats.execute_time.as_secs_f64() * 1e3,
             validate_ms: output.stats.validate_time.as_secs_f64() * 1e3,
             finalize_ms: output.stats.finalize_time.as_secs_f64() * 1e3,

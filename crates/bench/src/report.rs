@@ -37,6 +37,9 @@ pub struct Record {
     pub reexecutions: usize,
     /// Re-executions per transaction.
     pub reexecutions_per_tx: f64,
+    /// Transactions held back until the one they were predicted to follow had executed (last
+    /// timed parallel run).
+    pub deferred: usize,
     /// Time spent executing transactions, summed over workers (last timed run).
     pub execute_ms: f64,
     /// Time spent validating read sets (last timed run).

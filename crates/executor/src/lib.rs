@@ -117,11 +117,11 @@ pub fn execute_with<S: StateSource + ?Sized>(
         Engine::Parallel { threads } => {
             parallel::execute_parallel_with(block, source, threads, options)
         }
-        Engine::Auto { threads } => match policy::decide(block, threads) {
-            policy::Decision::Parallel { threads } => {
-                parallel::execute_parallel_with(block, source, threads, options)
+        Engine::Auto { threads } => match policy::plan(block, threads) {
+            (policy::Decision::Parallel { threads }, predictions) => {
+                parallel::execute_parallel_predicted(block, source, threads, options, predictions)
             }
-            policy::Decision::Sequential(reason) => {
+            (policy::Decision::Sequential(reason), _) => {
                 let mut output = sequential::execute_sequential_with(block, source, options)?;
                 output.stats.fallback = Some(reason);
                 Ok(output)

@@ -141,9 +141,14 @@ pub struct ExecutionStats {
     pub reexecutions: usize,
     /// Read-set validations that failed.
     pub validation_failures: usize,
+    /// Transactions set aside when taken, because the transaction they are predicted to follow
+    /// had not executed yet; each ran once, after it.
+    pub deferred: usize,
     /// Set when the parallel engine fell back to sequential execution.
     pub fallback: Option<FallbackReason>,
-    /// Wall time spent executing transactions (summed over workers).
+    /// Wall time spent executing transactions (summed over workers). For the parallel engine:
+    /// the workers' time outside the commit and idle waits (speculative executions and
+    /// publishing their writes); re-executions at the frontier count as commit time.
     pub execute_time: Duration,
     /// Wall time spent validating read sets (summed over workers).
     pub validate_time: Duration,
@@ -164,6 +169,7 @@ impl ExecutionStats {
             executions: 0,
             reexecutions: 0,
             validation_failures: 0,
+            deferred: 0,
             fallback: None,
             execute_time: Duration::ZERO,
             validate_time: Duration::ZERO,

@@ -15,12 +15,11 @@
 //! | followers | more than [`MAX_FOLLOWER_SHARE`] of the transactions follow an earlier one (same sender, or a bare call: no value, no calldata, to the same recipient) → sequential | a bare call can only run the recipient's fallback; many senders doing so in one block is an airdrop handing out one shared balance (mainnet block 6196166): executed side by side, nearly all fail validation |
 //!
 //! Workers are capped at `txs / MIN_TRANSACTIONS_PER_WORKER` so that each has enough work.
+//!
+//! The look at senders and recipients is one pass (`parallel::predict`); when the block runs in
+//! parallel, the scheduler reuses it to hold back predicted followers.
 
-use crate::{block::Block, outcome::FallbackReason};
-use alloy_primitives::{
-    map::{HashMap, HashSet},
-    Address, TxKind,
-};
+use crate::{block::Block, outcome::FallbackReason, parallel::predict::Predictions};
 
 /// Blocks with fewer transactions run sequentially.
 pub const MIN_TRANSACTIONS: usize = 24;
@@ -47,65 +46,41 @@ pub enum Decision {
 
 /// Decides how to run `block` with up to `threads` workers.
 pub fn decide(block: &Block, threads: usize) -> Decision {
+    plan(block, threads).0
+}
+
+/// [`decide`], with the look at the transactions it took when it got that far: the parallel
+/// engine schedules with it.
+pub(crate) fn plan(block: &Block, threads: usize) -> (Decision, Option<Predictions>) {
     let txs = block.transactions.len();
     if threads <= 1 {
-        return Decision::Sequential(FallbackReason::OneThread);
+        return (Decision::Sequential(FallbackReason::OneThread), None);
     }
     if txs < MIN_TRANSACTIONS {
-        return Decision::Sequential(FallbackReason::TooFewTransactions { txs });
+        return (Decision::Sequential(FallbackReason::TooFewTransactions { txs }), None);
     }
     let gas = block.gas_limit_sum();
     if gas < MIN_GAS {
-        return Decision::Sequential(FallbackReason::TooLittleGas { gas });
+        return (Decision::Sequential(FallbackReason::TooLittleGas { gas }), None);
     }
-    let Glance { longest, followers } = glance(block);
+    let predictions = Predictions::of(block);
+    let longest = predictions.longest_sender_chain();
     if (txs as f64) < MIN_SENDER_PARALLELISM * longest as f64 {
-        return Decision::Sequential(FallbackReason::SenderChain { longest, txs });
+        return (Decision::Sequential(FallbackReason::SenderChain { longest, txs }), None);
     }
+    let followers = predictions.sender_or_bare_followers();
     if followers as f64 > MAX_FOLLOWER_SHARE * txs as f64 {
-        return Decision::Sequential(FallbackReason::Followers { followers, txs });
+        return (Decision::Sequential(FallbackReason::Followers { followers, txs }), None);
     }
-    Decision::Parallel { threads: threads.min(txs / MIN_TRANSACTIONS_PER_WORKER).max(2) }
-}
-
-/// What one pass over the block's transactions shows.
-struct Glance {
-    /// Transactions of the busiest sender.
-    longest: usize,
-    /// Transactions that follow an earlier one of the block: the same sender (its nonce makes
-    /// it wait), or a bare call (no value, no calldata) to the recipient of an earlier bare call.
-    ///
-    /// Calls with the same calldata are not counted: functions keyed by the caller (`approve`,
-    /// a per-user counter) are called alike by many senders without conflicting. A bare call
-    /// can only run the fallback, and a fallback that many senders trigger in one block hands
-    /// something out of shared state.
-    followers: usize,
-}
-
-fn glance(block: &Block) -> Glance {
-    let mut per_sender: HashMap<Address, usize> = HashMap::default();
-    let mut bare_calls: HashSet<Address> = HashSet::default();
-    let (mut longest, mut followers) = (0, 0);
-    for tx in &block.transactions {
-        let count = per_sender.entry(tx.caller).or_default();
-        *count += 1;
-        longest = longest.max(*count);
-        let mut follows = *count > 1;
-        if let TxKind::Call(to) = tx.kind {
-            if tx.value.is_zero() && tx.data.is_empty() {
-                follows |= !bare_calls.insert(to);
-            }
-        }
-        followers += usize::from(follows);
-    }
-    Glance { longest, followers }
+    let threads = threads.min(txs / MIN_TRANSACTIONS_PER_WORKER).max(2);
+    (Decision::Parallel { threads }, Some(predictions))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::block::BlockContext;
-    use alloy_primitives::{Bytes, U256};
+    use alloy_primitives::{Address, Bytes, TxKind, U256};
     use revm::{context::TxEnv, primitives::hardfork::SpecId};
 
     fn tx(from: u64, to: u64, value: u64, data: &[u8]) -> TxEnv {
@@ -130,7 +105,7 @@ mod tests {
         assert_eq!(decide(&block(txs), 8), Decision::Parallel { threads: 8 });
         // The same calldata from every sender (a function keyed by the caller) is not a chain.
         let txs: Vec<_> = (0..100).map(|i| tx(i, 1_000, 0, &[0xa9, 0x05, 0x9c, 0xbb])).collect();
-        assert_eq!(glance(&block(txs.clone())).followers, 0);
+        assert_eq!(Predictions::of(&block(txs.clone())).sender_or_bare_followers(), 0);
         assert_eq!(decide(&block(txs), 2), Decision::Parallel { threads: 2 });
         let txs = (0..30).map(|i| tx(i, 1_000, 0, &(i as u32).to_be_bytes())).collect();
         assert_eq!(decide(&block(txs), 8), Decision::Parallel { threads: 2 }, "30 / 12 workers");
@@ -171,7 +146,7 @@ mod tests {
     fn payments_to_one_recipient_do_not_count_as_followers() {
         // Deposits to one exchange address: credits, which the engine does not conflict on.
         let txs: Vec<_> = (0..100).map(|i| tx(i, 1_000, 5, &[])).collect();
-        assert_eq!(glance(&block(txs.clone())).followers, 0);
+        assert_eq!(Predictions::of(&block(txs.clone())).sender_or_bare_followers(), 0);
         assert_eq!(decide(&block(txs), 2), Decision::Parallel { threads: 2 });
     }
 }

@@ -9,6 +9,7 @@ pub(crate) mod filter;
 pub(crate) mod finalize;
 pub(crate) mod helpers;
 pub(crate) mod mv_memory;
+pub(crate) mod predict;
 pub(crate) mod scheduler;
 pub(crate) mod tx_db;
 pub(crate) mod vm;
@@ -79,6 +80,18 @@ pub fn execute_parallel_with<S: StateSource + ?Sized>(
     threads: usize,
     options: ExecuteOptions,
 ) -> Result<BlockOutput, ExecutionError> {
+    execute_parallel_predicted(block, source, threads, options, None)
+}
+
+/// [`execute_parallel_with`] with the block's predicted dependencies when the caller already
+/// has them (the policy looked).
+pub(crate) fn execute_parallel_predicted<S: StateSource + ?Sized>(
+    block: &Block,
+    source: &S,
+    threads: usize,
+    options: ExecuteOptions,
+    predictions: Option<predict::Predictions>,
+) -> Result<BlockOutput, ExecutionError> {
     let threads = threads.clamp(1, block.transactions.len().max(1));
     let mut stats = ExecutionStats::new(EngineKind::Parallel { threads });
     let shared = Shared {
@@ -95,7 +108,8 @@ pub fn execute_parallel_with<S: StateSource + ?Sized>(
         trace: options.trace,
         cfg: cfg_env(&block.context),
     };
-    let scheduler = Scheduler::new(block.transactions.len());
+    let predictions = predictions.unwrap_or_else(|| predict::Predictions::of(block));
+    let scheduler = Scheduler::new(block.transactions.len(), predictions);
     let finalizer = Finalizer::default();
     let work = || run_worker(&shared, &scheduler, &finalizer);
     let lease = if threads > 1 { helpers::Lease::take(threads - 1) } else { None };
@@ -119,6 +133,7 @@ pub fn execute_parallel_with<S: StateSource + ?Sized>(
         stats.executions += worker.executions;
         stats.reexecutions += worker.reexecutions;
         stats.validation_failures += worker.validation_failures;
+        stats.deferred += worker.deferred;
         stats.execute_time += worker.execute_time;
         stats.validate_time += worker.validate_time;
         stats.finalize_time = stats.finalize_time.max(worker.finalize_time);

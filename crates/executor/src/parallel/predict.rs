@@ -1,0 +1,263 @@
+//! A cheap look at a block's transactions, before any of them runs, that predicts which ones
+//! will conflict: the scheduler then lets a predicted follower wait for the transaction it
+//! follows instead of executing it early on values that are about to change.
+//!
+//! A transaction *follows* the nearest earlier transaction of the block with which it shares a
+//! key:
+//!
+//! | key | shared by | why they conflict |
+//! |---|---|---|
+//! | the sender | two transactions of one sender | the nonce (and the balance paying for gas) |
+//! | an ERC-20 balance `(token, holder)` | `transfer(to, _)` and `transferFrom(from, to, _)` calls moving the holder's tokens | both read and write the holder's balance slot (deposits swept to one exchange address) |
+//! | a bare call's recipient | calls without value or calldata to one address | they can only run its fallback: an airdrop handing out one shared balance |
+//!
+//! A wrong prediction costs no exactness (validation decides), only parallelism: the follower
+//! runs after the transaction it follows instead of beside it. Plain transfers and calls with
+//! distinct keys are never followers.
+
+use crate::block::Block;
+use alloy_primitives::{map::HashMap, Address, TxKind};
+
+/// No transaction: the sentinel of the index arrays.
+pub(crate) const NONE: u32 = u32::MAX;
+
+/// `transfer(address,uint256)`.
+const TRANSFER: [u8; 4] = [0xa9, 0x05, 0x9c, 0xbb];
+/// `transferFrom(address,address,uint256)`.
+const TRANSFER_FROM: [u8; 4] = [0x23, 0xb8, 0x72, 0xdd];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Key {
+    Sender(Address),
+    TokenBalance(Address, Address),
+    BareCall(Address),
+}
+
+/// The predicted dependencies of a block's transactions, as a forest: each transaction's
+/// predecessor, and for each transaction the list of those that follow it.
+#[derive(Debug, Default)]
+pub(crate) struct Predictions {
+    /// `followed[j]`: the transaction `j` follows, or [`NONE`].
+    followed: Vec<u32>,
+    /// The first transaction following `i`, or [`NONE`]; the others are chained by `next_follower`.
+    first_follower: Vec<u32>,
+    /// The next transaction following the same transaction as `j`, or [`NONE`].
+    next_follower: Vec<u32>,
+    /// Transactions that follow an earlier one of the same sender or an earlier bare call to
+    /// the same recipient (the policy's signal).
+    sender_or_bare_followers: usize,
+    /// Transactions of the busiest sender.
+    longest_sender_chain: usize,
+}
+
+/// The ERC-20 holder address in calldata argument `n` (0-based), if the word is an address.
+fn address_argument(data: &[u8], n: usize) -> Option<Address> {
+    let word = data.get(4 + 32 * n..4 + 32 * (n + 1))?;
+    word[..12].iter().all(|b| *b == 0).then(|| Address::from_slice(&word[12..]))
+}
+
+impl Predictions {
+    /// Looks at every transaction of `block` once.
+    pub(crate) fn of(block: &Block) -> Self {
+        let n = block.transactions.len();
+        // Per key: the last transaction holding it, and how many did (read for senders only).
+        let mut last: HashMap<Key, (u32, u32)> =
+            HashMap::with_capacity_and_hasher(n, Default::default());
+        let mut this = Self {
+            followed: vec![NONE; n],
+            first_follower: vec![NONE; n],
+            next_follower: vec![NONE; n],
+            ..Self::default()
+        };
+        let mut keys: [Option<Key>; 3] = [None; 3];
+        for (j, tx) in block.transactions.iter().enumerate() {
+            let j = j as u32;
+            keys[0] = Some(Key::Sender(tx.caller));
+            keys[1] = None;
+            keys[2] = None;
+            if let TxKind::Call(to) = tx.kind {
+                let data = tx.data.as_ref();
+                if data.is_empty() && tx.value.is_zero() {
+                    keys[1] = Some(Key::BareCall(to));
+                } else if data.len() == 68 && data[..4] == TRANSFER {
+                    keys[1] = Some(Key::TokenBalance(to, tx.caller));
+                    keys[2] = address_argument(data, 0).map(|h| Key::TokenBalance(to, h));
+                } else if data.len() == 100 && data[..4] == TRANSFER_FROM {
+                    keys[1] = address_argument(data, 0).map(|h| Key::TokenBalance(to, h));
+                    keys[2] = address_argument(data, 1).map(|h| Key::TokenBalance(to, h));
+                }
+            }
+            let mut followed = NONE;
+            let mut by_sender_or_bare = false;
+            for key in keys.iter().flatten() {
+                let entry = last.entry(*key).or_insert((NONE, 0));
+                let earlier = std::mem::replace(&mut entry.0, j);
+                entry.1 += 1;
+                if matches!(key, Key::Sender(_)) {
+                    this.longest_sender_chain = this.longest_sender_chain.max(entry.1 as usize);
+                }
+                if earlier != NONE {
+                    if followed == NONE || earlier > followed {
+                        followed = earlier;
+                    }
+                    by_sender_or_bare |= !matches!(key, Key::TokenBalance(..));
+                }
+            }
+            if followed != NONE {
+                this.followed[j as usize] = followed;
+                this.next_follower[j as usize] = this.first_follower[followed as usize];
+                this.first_follower[followed as usize] = j;
+                this.sender_or_bare_followers += usize::from(by_sender_or_bare);
+            }
+        }
+        this
+    }
+
+    /// The transaction `tx` is predicted to follow, if any.
+    pub(crate) fn followed(&self, tx: usize) -> Option<usize> {
+        self.followed.get(tx).copied().filter(|i| *i != NONE).map(|i| i as usize)
+    }
+
+    /// The transactions predicted to follow `tx`.
+    pub(crate) fn followers_of(&self, tx: usize) -> impl Iterator<Item = usize> + '_ {
+        let mut next = self.first_follower.get(tx).copied().unwrap_or(NONE);
+        std::iter::from_fn(move || {
+            (next != NONE).then(|| {
+                let this = next as usize;
+                next = self.next_follower[this];
+                this
+            })
+        })
+    }
+
+    /// How many transactions follow an earlier one of their sender, or an earlier bare call to
+    /// their recipient.
+    pub(crate) fn sender_or_bare_followers(&self) -> usize {
+        self.sender_or_bare_followers
+    }
+
+    /// Transactions of the busiest sender.
+    pub(crate) fn longest_sender_chain(&self) -> usize {
+        self.longest_sender_chain
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::block::BlockContext;
+    use alloy_primitives::{Bytes, U256};
+    use revm::{context::TxEnv, primitives::hardfork::SpecId};
+
+    fn address(n: u64) -> Address {
+        Address::left_padding_from(&n.to_be_bytes())
+    }
+
+    fn call(from: u64, to: u64, value: u64, data: Vec<u8>) -> TxEnv {
+        TxEnv {
+            caller: address(from),
+            kind: TxKind::Call(address(to)),
+            value: U256::from(value),
+            data: Bytes::from(data),
+            ..Default::default()
+        }
+    }
+
+    fn erc20(selector: [u8; 4], holders: &[u64]) -> Vec<u8> {
+        let mut data = selector.to_vec();
+        for holder in holders {
+            data.extend_from_slice(&[0; 12]);
+            data.extend_from_slice(address(*holder).as_slice());
+        }
+        data.extend_from_slice(&U256::from(5).to_be_bytes::<32>());
+        data
+    }
+
+    fn predict(transactions: Vec<TxEnv>) -> Predictions {
+        Predictions::of(&Block {
+            context: BlockContext::new(SpecId::CANCUN, Default::default()),
+            transactions,
+        })
+    }
+
+    fn followed(predictions: &Predictions, n: usize) -> Vec<Option<usize>> {
+        (0..n).map(|j| predictions.followed(j)).collect()
+    }
+
+    #[test]
+    fn a_sender_s_transactions_form_a_chain() {
+        let p = predict(vec![
+            call(1, 100, 1, vec![]),
+            call(2, 100, 1, vec![]),
+            call(1, 101, 1, vec![]),
+            call(1, 102, 1, vec![]),
+        ]);
+        assert_eq!(followed(&p, 4), [None, None, Some(0), Some(2)]);
+        assert_eq!(p.followers_of(0).collect::<Vec<_>>(), [2]);
+        assert_eq!(p.followers_of(1).count(), 0);
+        assert_eq!(p.longest_sender_chain(), 3);
+        assert_eq!(p.sender_or_bare_followers(), 2);
+    }
+
+    #[test]
+    fn token_transfers_to_one_holder_follow_each_other() {
+        // Deposits swept to one exchange address (mainnet block 12522062), between two
+        // transfers of other holders, and a transferFrom out of the exchange.
+        let p = predict(vec![
+            call(1, 50, 0, erc20(TRANSFER, &[9])),
+            call(2, 50, 0, erc20(TRANSFER, &[10])),
+            call(3, 50, 0, erc20(TRANSFER, &[9])),
+            call(4, 50, 0, erc20(TRANSFER_FROM, &[9, 11])),
+            call(5, 60, 0, erc20(TRANSFER, &[9])),
+        ]);
+        assert_eq!(followed(&p, 5), [None, None, Some(0), Some(2), None], "other tokens apart");
+        assert_eq!(p.sender_or_bare_followers(), 0, "not the policy's followers");
+    }
+
+    #[test]
+    fn a_transaction_follows_the_nearest_of_the_ones_it_shares_a_key_with() {
+        let p = predict(vec![
+            call(1, 50, 0, erc20(TRANSFER, &[9])),
+            call(2, 50, 0, erc20(TRANSFER, &[8])),
+            // Sender 2 (index 1) and holder 9 (index 0): the nearest is index 1.
+            call(2, 50, 0, erc20(TRANSFER, &[9])),
+        ]);
+        assert_eq!(followed(&p, 3), [None, None, Some(1)]);
+        assert_eq!(p.followers_of(0).count(), 0);
+        assert_eq!(p.followers_of(1).collect::<Vec<_>>(), [2]);
+    }
+
+    #[test]
+    fn bare_calls_follow_but_payments_and_other_calls_do_not() {
+        let p = predict(vec![
+            call(1, 50, 0, vec![]),
+            call(2, 50, 0, vec![]),
+            call(3, 60, 7, vec![]),
+            call(4, 60, 7, vec![]),
+            call(5, 70, 0, vec![1, 2, 3, 4]),
+            call(6, 70, 0, vec![1, 2, 3, 4]),
+            // A malformed holder word (high bytes set) is no key.
+            call(7, 50, 0, {
+                let mut data = erc20(TRANSFER, &[9]);
+                data[4] = 1;
+                data
+            }),
+        ]);
+        assert_eq!(followed(&p, 7), [None, Some(0), None, None, None, None, None]);
+        assert_eq!(p.sender_or_bare_followers(), 1);
+    }
+
+    #[test]
+    fn several_transactions_can_follow_one() {
+        let p = predict(vec![
+            call(1, 50, 0, erc20(TRANSFER, &[9])),
+            call(1, 70, 1, vec![]),
+            call(2, 50, 0, erc20(TRANSFER, &[1])),
+        ]);
+        // Index 1 follows sender 1; index 2 follows holder 1 (the sender of index 0), not 1.
+        assert_eq!(followed(&p, 3), [None, Some(0), Some(0)]);
+        let mut followers: Vec<_> = p.followers_of(0).collect();
+        followers.sort_unstable();
+        assert_eq!(followers, [1, 2]);
+    }
+}
