@@ -408,9 +408,18 @@ impl MvMemory {
 
     /// Publishes the writes of transaction `tx` and retracts the writes of its previous
     /// incarnation that this one no longer makes. `written` holds the locations of the previous
-    /// incarnation on entry and those of this one on return.
-    pub(crate) fn publish(&self, tx: TxIdx, writes: &WriteSet, written: &mut Vec<Location>) {
+    /// incarnation on entry and those of this one on return. `credited` receives the accounts
+    /// `tx` credited that hold enough versions for [`Self::commit`] to consider a checkpoint
+    /// (an account credited a few times needs none: reads fold its few credits).
+    pub(crate) fn publish(
+        &self,
+        tx: TxIdx,
+        writes: &WriteSet,
+        written: &mut Vec<Location>,
+        credited: &mut Vec<Address>,
+    ) {
         let previous = std::mem::take(written);
+        credited.clear();
         // Wipes first: a reader that sees a destroyed account also sees its wipe.
         if !writes.wipes.is_empty() {
             self.any_wipe.store(true, Ordering::Release);
@@ -426,12 +435,12 @@ impl MvMemory {
         }
         for (address, write) in &writes.accounts {
             self.written.mark(account_key(address));
-            self.accounts.shards[shard_of(address, 0)]
-                .write()
-                .entry(*address)
-                .or_default()
-                .writes
-                .insert(tx, write.clone());
+            let mut shard = self.accounts.shards[shard_of(address, 0)].write();
+            let versions = &mut shard.entry(*address).or_default().writes;
+            versions.insert(tx, write.clone());
+            if matches!(write, AccountWrite::Credit(_)) && versions.0.len() >= CHECKPOINT_EVERY {
+                credited.push(*address);
+            }
         }
         for (address, slot, value) in &writes.storage {
             self.written.mark(slot_key(address, slot));
@@ -454,7 +463,8 @@ impl MvMemory {
     /// every transaction below it is committed) credited an account that has piled up
     /// [`CHECKPOINT_EVERY`] credits since its last absolute write or checkpoint, the folded
     /// value becomes the account's new committed checkpoint. `credited` lists the accounts
-    /// `tx` credited; its other writes need no work here.
+    /// `tx` credited that [`Self::publish`] found with enough versions; nothing else needs
+    /// work here. Checkpoints only shorten reads: without them every fold is the same.
     pub(crate) fn commit<E>(
         &self,
         tx: TxIdx,
@@ -665,11 +675,11 @@ mod tests {
         let mut written = Vec::new();
         let mut writes = WriteSet::default();
         writes.accounts.push((a, AccountWrite::Credit(U256::from(10))));
-        mv.publish(2, &writes, &mut written);
+        mv.publish(2, &writes, &mut written, &mut Vec::new());
         writes.accounts[0].1 = AccountWrite::Absolute(Some(account(100, 1)));
-        mv.publish(4, &writes, &mut Vec::new());
+        mv.publish(4, &writes, &mut Vec::new(), &mut Vec::new());
         writes.accounts[0].1 = AccountWrite::Credit(U256::from(7));
-        mv.publish(6, &writes, &mut Vec::new());
+        mv.publish(6, &writes, &mut Vec::new(), &mut Vec::new());
 
         let read = |tx| mv.read_account(a, tx, base(Some(account(50, 0)))).unwrap().0;
         assert_eq!(read(0).unwrap().balance, U256::from(50), "below every write: the base");
@@ -687,7 +697,10 @@ mod tests {
         for (tx, written) in written_by.iter_mut().enumerate() {
             let mut writes = WriteSet::default();
             writes.accounts.push((a, AccountWrite::Credit(U256::from(tx as u64 + 1))));
-            mv.publish(tx, &writes, written);
+            let mut credited = Vec::new();
+            mv.publish(tx, &writes, written, &mut credited);
+            let expected: &[Address] = if tx + 1 >= CHECKPOINT_EVERY { &[a] } else { &[] };
+            assert_eq!(credited, expected, "tx {tx}: a checkpoint candidate from the 8th credit");
         }
         let unfolded = mv.read_account(a, 20, base(Some(account(0, 1)))).unwrap().0;
         for (tx, written) in written_by.iter().enumerate() {
@@ -714,15 +727,15 @@ mod tests {
         let slot = U256::from(9);
         let mut writes = WriteSet::default();
         writes.storage.push((a, slot, U256::from(1)));
-        mv.publish(1, &writes, &mut Vec::new());
+        mv.publish(1, &writes, &mut Vec::new(), &mut Vec::new());
         let mut wipe = WriteSet::default();
         wipe.wipes.push(a);
         wipe.accounts.push((a, AccountWrite::Absolute(None)));
-        mv.publish(3, &wipe, &mut Vec::new());
+        mv.publish(3, &wipe, &mut Vec::new(), &mut Vec::new());
         let mut redeploy = WriteSet::default();
         redeploy.wipes.push(a);
         redeploy.storage.push((a, slot, U256::from(2)));
-        mv.publish(5, &redeploy, &mut Vec::new());
+        mv.publish(5, &redeploy, &mut Vec::new(), &mut Vec::new());
 
         let value = |tx| match mv.read_slot(a, slot, tx) {
             SlotVersion::Written(v) => Some(v),
@@ -744,10 +757,10 @@ mod tests {
         let mut first = WriteSet::default();
         first.accounts.push((a, AccountWrite::Absolute(Some(account(1, 1)))));
         first.storage.push((b, U256::ZERO, U256::from(3)));
-        mv.publish(2, &first, &mut written);
+        mv.publish(2, &first, &mut written, &mut Vec::new());
         let mut second = WriteSet::default();
         second.accounts.push((a, AccountWrite::Absolute(Some(account(2, 1)))));
-        mv.publish(2, &second, &mut written);
+        mv.publish(2, &second, &mut written, &mut Vec::new());
         assert_eq!(written, vec![Location::Account(a)]);
         assert!(matches!(mv.read_slot(b, U256::ZERO, 3), SlotVersion::Base));
         assert_eq!(mv.read_account(a, 3, base(None)).unwrap().0.unwrap().balance, U256::from(2));

@@ -53,7 +53,7 @@
 //! retry the commit until the frontier reaches the end or a fatal error stops everyone.
 
 use super::{
-    mv_memory::{AccountWrite, Location, TxIdx, WriteSet},
+    mv_memory::{Location, TxIdx, WriteSet},
     predict::Predictions,
     tx_db::{base_account, dependencies, validate, Read},
     vm::{execute_tx, Execution, ParEvm, TxFailure},
@@ -92,7 +92,8 @@ struct TxData {
     execution: Option<Execution>,
     reads: Vec<Read>,
     written: Vec<Location>,
-    /// The accounts this incarnation only credited (see [`MvMemory::commit`]).
+    /// The accounts this incarnation credited that may need a checkpoint (see
+    /// [`MvMemory::commit`]).
     ///
     /// [`MvMemory::commit`]: super::mv_memory::MvMemory::commit
     credited: Vec<Address>,
@@ -372,11 +373,7 @@ impl Scheduler {
     ) {
         data.reads_final = self.frontier.load(Ordering::Acquire) >= index;
         let execution = execute_tx(evm, index, &shared.block.transactions[index], writes);
-        shared.mv.publish(index, writes, &mut data.written);
-        data.credited.clear();
-        data.credited.extend(writes.accounts.iter().filter_map(|(address, write)| {
-            matches!(write, AccountWrite::Credit(_)).then_some(*address)
-        }));
+        shared.mv.publish(index, writes, &mut data.written, &mut data.credited);
         std::mem::swap(&mut data.reads, &mut evm.0.ctx.journaled_state.database.reads);
         data.execution = Some(execution);
         stats.executions += 1;
