@@ -469,3 +469,58 @@ impl Scheduler {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::block::{Block, BlockContext};
+    use alloy_primitives::{Address, TxKind, U256};
+    use revm::{context::TxEnv, primitives::hardfork::SpecId};
+
+    /// A scheduler for transactions from `senders` (so equal senders are predicted to follow).
+    fn scheduler(senders: &[u8]) -> Scheduler {
+        let transactions = senders
+            .iter()
+            .map(|sender| TxEnv {
+                caller: Address::repeat_byte(*sender),
+                // A payment: no bare call, so only the senders link transactions.
+                kind: TxKind::Call(Address::repeat_byte(0xee)),
+                value: U256::from(1),
+                ..Default::default()
+            })
+            .collect::<Vec<_>>();
+        let block =
+            Block { context: BlockContext::new(SpecId::CANCUN, Default::default()), transactions };
+        Scheduler::new(senders.len(), Predictions::of(&block))
+    }
+
+    fn status(scheduler: &Scheduler, tx: TxIdx) -> u8 {
+        scheduler.slots[tx].status.load(Ordering::SeqCst)
+    }
+
+    #[test]
+    fn a_follower_of_a_running_transaction_is_set_aside_and_claimed_once() {
+        // 1 follows 0 (same sender); 2 follows nothing.
+        let scheduler = scheduler(&[1, 1, 2]);
+        assert!(!scheduler.set_aside(0), "nothing to follow");
+        assert!(!scheduler.set_aside(2), "nothing to follow");
+        assert!(scheduler.set_aside(1), "0 has not executed yet");
+        assert_eq!(status(&scheduler, 1), DEFERRED);
+        assert!(scheduler.claim(1), "the first claim takes it");
+        assert_eq!(status(&scheduler, 1), PENDING);
+        assert!(!scheduler.claim(1), "and no other claim does");
+        assert!(!scheduler.claim(2), "a transaction never set aside cannot be claimed");
+    }
+
+    #[test]
+    fn a_follower_of_an_executed_transaction_runs_at_once() {
+        let scheduler = scheduler(&[1, 3, 1, 1]);
+        scheduler.slots[0].status.store(EXECUTED, Ordering::SeqCst);
+        assert!(!scheduler.set_aside(2), "0 has executed: run 2 now");
+        assert_eq!(status(&scheduler, 2), PENDING);
+        // 3 follows 2, which is still running.
+        assert!(scheduler.set_aside(3));
+        scheduler.slots[2].status.store(COMMITTED, Ordering::SeqCst);
+        assert!(!scheduler.set_aside(3), "committed counts as executed");
+    }
+}
