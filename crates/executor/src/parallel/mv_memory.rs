@@ -39,8 +39,10 @@ pub(crate) type TxIdx = usize;
 /// What a transaction wrote to an account.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum AccountWrite {
-    /// The account's value after the transaction; `None` when it no longer exists.
-    Absolute(Option<AccountInfo>),
+    /// The account's value after the transaction; `None` when it no longer exists. Boxed: an
+    /// account value is 96 bytes, a credit 32, and every transaction adds a version to the
+    /// beneficiary's list (a credit, nearly always).
+    Absolute(Option<Box<AccountInfo>>),
     /// The transaction added this much to the balance and did not otherwise look at the account.
     Credit(U256),
 }
@@ -258,7 +260,7 @@ impl MvMemory {
                 return FoldStart::At(folded.clone(), Bound::Excluded(*at));
             }
             if let AccountWrite::Absolute(v) = write {
-                return FoldStart::At(v.clone(), Bound::Excluded(*index));
+                return FoldStart::At(v.as_deref().cloned(), Bound::Excluded(*index));
             }
         }
         match versions.base.as_deref() {
@@ -406,15 +408,15 @@ impl MvMemory {
         }
     }
 
-    /// Publishes the writes of transaction `tx` and retracts the writes of its previous
-    /// incarnation that this one no longer makes. `written` holds the locations of the previous
+    /// Publishes the writes of transaction `tx` (moving its account writes out of `writes`)
+    /// and retracts the writes of its previous incarnation that this one no longer makes. `written` holds the locations of the previous
     /// incarnation on entry and those of this one on return. `credited` receives the accounts
     /// `tx` credited that hold enough versions for [`Self::commit`] to consider a checkpoint
     /// (an account credited a few times needs none: reads fold its few credits).
     pub(crate) fn publish(
         &self,
         tx: TxIdx,
-        writes: &WriteSet,
+        writes: &mut WriteSet,
         written: &mut Vec<Location>,
         credited: &mut Vec<Address>,
     ) {
@@ -433,12 +435,14 @@ impl MvMemory {
                 .wipes
                 .insert(tx, ());
         }
-        for (address, write) in &writes.accounts {
+        for (address, write) in &mut writes.accounts {
             self.written.mark(account_key(address));
+            let is_credit = matches!(write, AccountWrite::Credit(_));
+            let write = std::mem::replace(write, AccountWrite::Credit(U256::ZERO));
             let mut shard = self.accounts.shards[shard_of(address, 0)].write();
             let versions = &mut shard.entry(*address).or_default().writes;
-            versions.insert(tx, write.clone());
-            if matches!(write, AccountWrite::Credit(_)) && versions.0.len() >= CHECKPOINT_EVERY {
+            versions.insert(tx, write);
+            if is_credit && versions.0.len() >= CHECKPOINT_EVERY {
                 credited.push(*address);
             }
         }
@@ -675,11 +679,11 @@ mod tests {
         let mut written = Vec::new();
         let mut writes = WriteSet::default();
         writes.accounts.push((a, AccountWrite::Credit(U256::from(10))));
-        mv.publish(2, &writes, &mut written, &mut Vec::new());
-        writes.accounts[0].1 = AccountWrite::Absolute(Some(account(100, 1)));
-        mv.publish(4, &writes, &mut Vec::new(), &mut Vec::new());
+        mv.publish(2, &mut writes, &mut written, &mut Vec::new());
+        writes.accounts[0].1 = AccountWrite::Absolute(Some(Box::new(account(100, 1))));
+        mv.publish(4, &mut writes, &mut Vec::new(), &mut Vec::new());
         writes.accounts[0].1 = AccountWrite::Credit(U256::from(7));
-        mv.publish(6, &writes, &mut Vec::new(), &mut Vec::new());
+        mv.publish(6, &mut writes, &mut Vec::new(), &mut Vec::new());
 
         let read = |tx| mv.read_account(a, tx, base(Some(account(50, 0)))).unwrap().0;
         assert_eq!(read(0).unwrap().balance, U256::from(50), "below every write: the base");
@@ -698,7 +702,7 @@ mod tests {
             let mut writes = WriteSet::default();
             writes.accounts.push((a, AccountWrite::Credit(U256::from(tx as u64 + 1))));
             let mut credited = Vec::new();
-            mv.publish(tx, &writes, written, &mut credited);
+            mv.publish(tx, &mut writes, written, &mut credited);
             let expected: &[Address] = if tx + 1 >= CHECKPOINT_EVERY { &[a] } else { &[] };
             assert_eq!(credited, expected, "tx {tx}: a checkpoint candidate from the 8th credit");
         }
@@ -727,15 +731,15 @@ mod tests {
         let slot = U256::from(9);
         let mut writes = WriteSet::default();
         writes.storage.push((a, slot, U256::from(1)));
-        mv.publish(1, &writes, &mut Vec::new(), &mut Vec::new());
+        mv.publish(1, &mut writes, &mut Vec::new(), &mut Vec::new());
         let mut wipe = WriteSet::default();
         wipe.wipes.push(a);
         wipe.accounts.push((a, AccountWrite::Absolute(None)));
-        mv.publish(3, &wipe, &mut Vec::new(), &mut Vec::new());
+        mv.publish(3, &mut wipe, &mut Vec::new(), &mut Vec::new());
         let mut redeploy = WriteSet::default();
         redeploy.wipes.push(a);
         redeploy.storage.push((a, slot, U256::from(2)));
-        mv.publish(5, &redeploy, &mut Vec::new(), &mut Vec::new());
+        mv.publish(5, &mut redeploy, &mut Vec::new(), &mut Vec::new());
 
         let value = |tx| match mv.read_slot(a, slot, tx) {
             SlotVersion::Written(v) => Some(v),
@@ -755,12 +759,12 @@ mod tests {
         let (a, b) = (address(4), address(5));
         let mut written = Vec::new();
         let mut first = WriteSet::default();
-        first.accounts.push((a, AccountWrite::Absolute(Some(account(1, 1)))));
+        first.accounts.push((a, AccountWrite::Absolute(Some(Box::new(account(1, 1))))));
         first.storage.push((b, U256::ZERO, U256::from(3)));
-        mv.publish(2, &first, &mut written, &mut Vec::new());
+        mv.publish(2, &mut first, &mut written, &mut Vec::new());
         let mut second = WriteSet::default();
-        second.accounts.push((a, AccountWrite::Absolute(Some(account(2, 1)))));
-        mv.publish(2, &second, &mut written, &mut Vec::new());
+        second.accounts.push((a, AccountWrite::Absolute(Some(Box::new(account(2, 1))))));
+        mv.publish(2, &mut second, &mut written, &mut Vec::new());
         assert_eq!(written, vec![Location::Account(a)]);
         assert!(matches!(mv.read_slot(b, U256::ZERO, 3), SlotVersion::Base));
         assert_eq!(mv.read_account(a, 3, base(None)).unwrap().0.unwrap().balance, U256::from(2));

@@ -263,7 +263,9 @@ fn extract_writes<S: StateSource + ?Sized>(
             }
             AccountEffect::Created(info) => {
                 db.observe_balance(*address);
-                writes.accounts.push((*address, AccountWrite::Absolute(Some(info.clone()))));
+                writes
+                    .accounts
+                    .push((*address, AccountWrite::Absolute(Some(Box::new(info.clone())))));
                 writes.wipes.push(*address);
                 writes.storage.extend(changed_slots(account).map(|(k, v)| (*address, k, v)));
             }
@@ -296,7 +298,7 @@ fn extract_writes<S: StateSource + ?Sized>(
                         db.observe_balance(*address);
                         writes
                             .accounts
-                            .push((*address, AccountWrite::Absolute(Some(info.clone()))));
+                            .push((*address, AccountWrite::Absolute(Some(Box::new(info.clone())))));
                     }
                 }
             }
