@@ -409,10 +409,11 @@ impl MvMemory {
     }
 
     /// Publishes the writes of transaction `tx` (moving its account writes out of `writes`)
-    /// and retracts the writes of its previous incarnation that this one no longer makes. `written` holds the locations of the previous
-    /// incarnation on entry and those of this one on return. `credited` receives the accounts
-    /// `tx` credited that hold enough versions for [`Self::commit`] to consider a checkpoint
-    /// (an account credited a few times needs none: reads fold its few credits).
+    /// and retracts the writes of its previous incarnation that this one no longer makes.
+    /// `written` holds the locations of the previous incarnation on entry and those of this one
+    /// on return. `credited` receives the accounts `tx` credited that hold enough versions for
+    /// [`Self::commit`] to consider a checkpoint (an account credited a few times needs none:
+    /// reads fold its few credits).
     pub(crate) fn publish(
         &self,
         tx: TxIdx,

@@ -19,7 +19,7 @@ use crate::block::Block;
 use alloy_primitives::{map::HashMap, Address, TxKind};
 
 /// No transaction: the sentinel of the index arrays.
-pub(crate) const NONE: u32 = u32::MAX;
+const NONE: u32 = u32::MAX;
 
 /// `transfer(address,uint256)`.
 const TRANSFER: [u8; 4] = [0xa9, 0x05, 0x9c, 0xbb];
