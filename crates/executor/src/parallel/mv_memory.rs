@@ -105,6 +105,27 @@ pub(crate) fn apply_credit(
     }
 }
 
+/// Applies credits in order: the same as [`apply_credit`] one by one, with one account copy
+/// instead of one per credit. Only while the account is missing (or empty, after Spurious
+/// Dragon) can a credit create or remove it; after that a credit only adds to the balance, and
+/// saturating additions of non-negative amounts can be summed first.
+pub(crate) fn apply_credits_in_order(
+    mut value: Option<AccountInfo>,
+    credits: impl IntoIterator<Item = U256>,
+    spurious_dragon: bool,
+) -> Option<AccountInfo> {
+    let mut credits = credits.into_iter();
+    while value.as_ref().is_none_or(|info| spurious_dragon && info.is_empty()) {
+        let Some(amount) = credits.next() else { return value };
+        value = apply_credit(value, amount, spurious_dragon);
+    }
+    let sum = credits.fold(U256::ZERO, |sum, amount| sum.saturating_add(amount));
+    if let Some(info) = value.as_mut() {
+        info.balance = info.balance.saturating_add(sum);
+    }
+    value
+}
+
 /// The versions of one location: `(transaction, value)` sorted by transaction. Most locations
 /// have one writer, so the first version lives inline.
 #[derive(Clone, Debug)]
@@ -166,14 +187,41 @@ struct AccountVersions {
     /// read of an account credited by every transaction (the beneficiary) short; after the
     /// last commit it is the account's final value.
     committed: Option<Box<(TxIdx, Option<AccountInfo>)>>,
+    /// The value after every version up to and including index `.0`, left by a reader that
+    /// folded a long run of credits (ahead of the commit frontier, where no committed
+    /// checkpoint helps yet), so that the next reader folds only the credits after it. Dropped
+    /// when a version at or below that index changes.
+    folded: Option<Box<(TxIdx, Option<AccountInfo>)>>,
+    /// Counts the changes to `writes`: a reader stores its fold in `folded` only if none
+    /// happened between its fold and taking the write lock.
+    revision: u32,
     /// The pre-block value, kept once fetched for this written account (folding credits onto
     /// it, and comparing the final value with it). Boxed: most accounts never need it.
     base: Option<Box<Option<AccountInfo>>>,
 }
 
+impl AccountVersions {
+    /// Records that the version of `tx` was inserted, replaced or removed.
+    fn changed(&mut self, tx: TxIdx) {
+        self.revision = self.revision.wrapping_add(1);
+        if self.folded.as_deref().is_some_and(|(at, _)| *at >= tx) {
+            self.folded = None;
+        }
+    }
+
+    /// Keeps `value`, the fold of every version below `tx`, unless a newer fold is kept.
+    fn leave_fold(&mut self, tx: TxIdx, value: &Option<AccountInfo>) {
+        let at = tx - 1;
+        if self.folded.as_deref().is_none_or(|(old, _)| *old < at) {
+            self.folded = Some(Box::new((at, value.clone())));
+        }
+    }
+}
+
 const SHARDS: usize = 64;
 
-/// Credits an account may pile up before the committer folds them into a checkpoint.
+/// Credits an account may pile up before the committer folds them into a checkpoint, and
+/// the credits a reader may fold before it leaves its fold for the next reader.
 const CHECKPOINT_EVERY: usize = 8;
 
 fn shard_of(address: &Address, salt: u8) -> usize {
@@ -254,9 +302,17 @@ impl MvMemory {
     }
 
     fn fold(&self, versions: &AccountVersions, tx: TxIdx) -> FoldStart {
-        let committed = versions.committed.as_deref().filter(|(index, _)| *index < tx);
+        // The newest checkpoint below `tx`: the committed one or one a reader left.
+        let committed = versions.committed.as_deref().filter(|(at, _)| *at < tx);
+        let folded = versions.folded.as_deref().filter(|(at, _)| *at < tx);
+        let checkpoint = match (committed, folded) {
+            (Some(committed), Some(folded)) => {
+                Some(if folded.0 > committed.0 { folded } else { committed })
+            }
+            (committed, folded) => committed.or(folded),
+        };
         for (index, write) in versions.writes.below(tx).iter().rev() {
-            if let Some((at, folded)) = committed.filter(|(at, _)| index <= at) {
+            if let Some((at, folded)) = checkpoint.filter(|(at, _)| index <= at) {
                 return FoldStart::At(folded.clone(), Bound::Excluded(*at));
             }
             if let AccountWrite::Absolute(v) = write {
@@ -269,24 +325,42 @@ impl MvMemory {
         }
     }
 
+    /// `value` with the credits below `tx` after `from` applied, and how many there were.
     fn credits_onto(
         &self,
         versions: &AccountVersions,
-        mut value: Option<AccountInfo>,
+        value: Option<AccountInfo>,
         from: Bound<TxIdx>,
         tx: TxIdx,
-    ) -> Option<AccountInfo> {
+    ) -> (Option<AccountInfo>, usize) {
         let below = versions.writes.below(tx);
         let first = match from {
             Bound::Excluded(start) => below.partition_point(|(index, _)| *index <= start),
             _ => 0,
         };
-        for (_, write) in &below[first..] {
-            if let AccountWrite::Credit(amount) = write {
-                value = apply_credit(value, *amount, self.spurious_dragon);
-            }
+        // Everything after the fold's start is a credit (the start is the last absolute write
+        // or a checkpoint above it).
+        let credits = below[first..].iter().filter_map(|(_, write)| match write {
+            AccountWrite::Credit(amount) => Some(*amount),
+            AccountWrite::Absolute(_) => None,
+        });
+        (apply_credits_in_order(value, credits, self.spurious_dragon), below.len() - first)
+    }
+
+    /// Leaves `value`, the fold of every version below `tx`, for later readers of `address`,
+    /// unless the versions changed since `revision` or a newer fold is already there.
+    fn leave_fold_after_read(
+        &self,
+        address: Address,
+        tx: TxIdx,
+        revision: u32,
+        value: &Option<AccountInfo>,
+    ) {
+        let mut shard = self.accounts.shards[shard_of(&address, 0)].write();
+        let Some(versions) = shard.get_mut(&address) else { return };
+        if versions.revision == revision {
+            versions.leave_fold(tx, value);
         }
-        value
     }
 
     /// The value of `address` as transaction `tx` must see it; `base` gives the pre-block value.
@@ -314,7 +388,13 @@ impl MvMemory {
             return Ok((base()?, true));
         }
         if let FoldStart::At(value, from) = self.fold(versions, tx) {
-            return Ok((self.credits_onto(versions, value, from, tx), false));
+            let revision = versions.revision;
+            let (value, folded) = self.credits_onto(versions, value, from, tx);
+            drop(shard);
+            if folded >= CHECKPOINT_EVERY {
+                self.leave_fold_after_read(address, tx, revision, &value);
+            }
+            return Ok((value, false));
         }
         drop(shard);
         // Credits on the pre-block value: fetch it outside the lock, keep it, and fold again
@@ -327,7 +407,11 @@ impl MvMemory {
             FoldStart::At(start, from) => (start, from),
             FoldStart::Base => (value, Bound::Unbounded),
         };
-        Ok((self.credits_onto(versions, start, from, tx), false))
+        let (value, folded) = self.credits_onto(versions, start, from, tx);
+        if folded >= CHECKPOINT_EVERY {
+            versions.leave_fold(tx, &value);
+        }
+        Ok((value, false))
     }
 
     /// Whether a transaction below `tx` wrote the account `address`.
@@ -441,9 +525,10 @@ impl MvMemory {
             let is_credit = matches!(write, AccountWrite::Credit(_));
             let write = std::mem::replace(write, AccountWrite::Credit(U256::ZERO));
             let mut shard = self.accounts.shards[shard_of(address, 0)].write();
-            let versions = &mut shard.entry(*address).or_default().writes;
-            versions.insert(tx, write);
-            if is_credit && versions.0.len() >= CHECKPOINT_EVERY {
+            let versions = shard.entry(*address).or_default();
+            versions.writes.insert(tx, write);
+            versions.changed(tx);
+            if is_credit && versions.writes.0.len() >= CHECKPOINT_EVERY {
                 credited.push(*address);
             }
         }
@@ -502,7 +587,7 @@ impl MvMemory {
                     (value, Bound::Unbounded)
                 }
             };
-            let value = self.credits_onto(versions, start, from, tx + 1);
+            let (value, _) = self.credits_onto(versions, start, from, tx + 1);
             versions.committed = Some(Box::new((tx, value)));
         }
         Ok(())
@@ -522,6 +607,7 @@ impl MvMemory {
                     self.accounts.shards[shard_of(&address, 0)].write().get_mut(&address)
                 {
                     v.writes.remove(tx);
+                    v.changed(tx);
                 }
             }
             Location::Wipe(address) => {
@@ -572,7 +658,7 @@ impl MvMemory {
             }
             let value = match self.fold(versions, TxIdx::MAX) {
                 FoldStart::At(start, from) => {
-                    FinalValue::Known(self.credits_onto(versions, start, from, TxIdx::MAX))
+                    FinalValue::Known(self.credits_onto(versions, start, from, TxIdx::MAX).0)
                 }
                 FoldStart::Base => FinalValue::CreditsOnBase(
                     versions
@@ -598,13 +684,10 @@ impl MvMemory {
     /// Applies credits with this block's EIP-161 rules.
     pub(crate) fn apply_credits(
         &self,
-        mut value: Option<AccountInfo>,
+        value: Option<AccountInfo>,
         credits: &[U256],
     ) -> Option<AccountInfo> {
-        for amount in credits {
-            value = apply_credit(value, *amount, self.spurious_dragon);
-        }
-        value
+        apply_credits_in_order(value, credits.iter().copied(), self.spurious_dragon)
     }
 
     /// The final value of every slot of storage shard `shard` written by a committed
@@ -671,6 +754,80 @@ mod tests {
         assert_eq!(created.code_hash, KECCAK_EMPTY);
         // A positive credit always leaves an account with that balance.
         assert_eq!(apply_credit(None, U256::from(5), true).map(|a| a.balance), Some(U256::from(5)));
+    }
+
+    #[test]
+    fn a_run_of_credits_equals_crediting_one_by_one() {
+        let empty_with_code_field =
+            AccountInfo { code: Some(revm::bytecode::Bytecode::default()), ..Default::default() };
+        let starts = [
+            None,
+            Some(AccountInfo::default()),
+            Some(empty_with_code_field),
+            Some(account(3, 0)),
+            Some(account(0, 2)),
+        ];
+        let runs: [&[u64]; 6] = [&[], &[0], &[0, 0], &[0, 5, 0], &[5, 0, 7], &[0, 0, 9]];
+        for spurious_dragon in [false, true] {
+            for start in &starts {
+                for run in runs {
+                    let credits = run.iter().map(|amount| U256::from(*amount));
+                    let one_by_one = credits.clone().fold(start.clone(), |value, amount| {
+                        apply_credit(value, amount, spurious_dragon)
+                    });
+                    let at_once = apply_credits_in_order(start.clone(), credits, spurious_dragon);
+                    let context = format!("{start:?} + {run:?}, spurious dragon {spurious_dragon}");
+                    assert_eq!(at_once, one_by_one, "{context}");
+                    // Equality of accounts ignores the code field: compare it too.
+                    assert_eq!(
+                        at_once.map(|info| info.code.is_some()),
+                        one_by_one.map(|info| info.code.is_some()),
+                        "{context}"
+                    );
+                }
+            }
+        }
+        let near_max = U256::MAX - U256::from(1);
+        let saturated =
+            apply_credits_in_order(Some(account(0, 1)), [near_max, U256::from(5)], true);
+        assert_eq!(saturated.unwrap().balance, U256::MAX, "saturates like one by one");
+    }
+
+    #[test]
+    fn a_reader_leaves_its_fold_until_a_version_below_it_changes() {
+        let mv = MvMemory::new(true);
+        let a = address(6);
+        let mut written_by = vec![Vec::new(); 30];
+        let credit = |tx: usize, amount: u64, written: &mut Vec<Location>| {
+            let mut writes = WriteSet::default();
+            writes.accounts.push((a, AccountWrite::Credit(U256::from(amount))));
+            mv.publish(tx, &mut writes, written, &mut Vec::new());
+        };
+        for (tx, written) in written_by.iter_mut().enumerate() {
+            credit(tx, 1, written);
+        }
+        let read = |tx| mv.read_account(a, tx, base(Some(account(100, 1)))).unwrap().0.unwrap();
+        let left = |mv: &MvMemory| {
+            mv.accounts.shards[shard_of(&a, 0)].read()[&a].folded.as_deref().map(|(at, _)| *at)
+        };
+        assert_eq!(read(20).balance, U256::from(120));
+        assert_eq!(left(&mv), Some(19), "20 credits folded: the fold is left behind");
+        // Later readers start from it and see the same as a full fold.
+        assert_eq!(read(25).balance, U256::from(125));
+        assert_eq!(read(10).balance, U256::from(110), "a reader below the fold ignores it");
+        // A re-execution below the fold changes its credit: the fold is dropped.
+        credit(12, 50, &mut written_by[12]);
+        assert_eq!(left(&mv), None);
+        assert_eq!(read(25).balance, U256::from(174));
+        // A change above it keeps it.
+        assert_eq!(left(&mv), Some(24));
+        credit(27, 2, &mut written_by[27]);
+        assert_eq!(left(&mv), Some(24));
+        assert_eq!(read(30).balance, U256::from(180));
+        // Retracting a credit below it drops it as well.
+        mv.retract_all(3, &mut written_by[3]);
+        assert_eq!(left(&mv), None);
+        assert_eq!(read(30).balance, U256::from(179));
     }
 
     #[test]
