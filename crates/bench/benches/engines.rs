@@ -5,6 +5,10 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use lanes_bench::workloads::BUILT_INS;
 use lanes_executor::{execute, Engine};
 
+/// The allocator `lanes bench` runs with (mimalloc; see `lanes_bench::memory` for why).
+#[global_allocator]
+static ALLOCATOR: lanes_bench::memory::CountingAllocator = lanes_bench::memory::CountingAllocator;
+
 fn engines(c: &mut Criterion) {
     let mut group = c.benchmark_group("engines");
     group.sample_size(10);

@@ -17,7 +17,8 @@ mod statetest;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
-/// Counts heap bytes while `lanes bench --memory` measures a run; idle otherwise.
+/// mimalloc (see `lanes_bench::memory` for why), counting heap bytes while `lanes bench
+/// --memory` measures a run.
 #[global_allocator]
 static ALLOCATOR: lanes_bench::memory::CountingAllocator = lanes_bench::memory::CountingAllocator;
 
