@@ -65,6 +65,10 @@ pub(crate) struct WriteSet {
     pub(crate) accounts: Vec<(Address, AccountWrite)>,
     pub(crate) wipes: Vec<Address>,
     pub(crate) storage: Vec<(Address, U256, U256)>,
+    /// Pre-block values of written accounts without code, as the transaction read them before
+    /// anything below it wrote them. [`MvMemory::publish`] keeps them, so that finalisation
+    /// compares with the pre-block state without looking every written account up again.
+    pub(crate) pre_block: Vec<(Address, Option<AccountInfo>)>,
 }
 
 impl WriteSet {
@@ -72,6 +76,7 @@ impl WriteSet {
         self.accounts.clear();
         self.wipes.clear();
         self.storage.clear();
+        self.pre_block.clear();
     }
 
     fn locations(&self) -> impl Iterator<Item = Location> + '_ {
@@ -528,6 +533,11 @@ impl MvMemory {
             let versions = shard.entry(*address).or_default();
             versions.writes.insert(tx, write);
             versions.changed(tx);
+            if versions.base.is_none() {
+                if let Some((_, value)) = writes.pre_block.iter().find(|(a, _)| a == address) {
+                    versions.base = Some(Box::new(value.clone()));
+                }
+            }
             if is_credit && versions.writes.0.len() >= CHECKPOINT_EVERY {
                 credited.push(*address);
             }
@@ -562,23 +572,16 @@ impl MvMemory {
         base: impl Fn(Address) -> Result<Option<AccountInfo>, E>,
     ) -> Result<(), E> {
         for address in credited {
+            // Decided under a read lock: seven commits in eight need no checkpoint, and the
+            // beneficiary's shard is the one every worker publishes to. What is committed
+            // cannot change, so the answer still holds under the write lock.
+            let shard = self.accounts.shards[shard_of(address, 0)].read();
+            if shard.get(address).is_none_or(|versions| !Self::checkpoint_due(versions, tx)) {
+                continue;
+            }
+            drop(shard);
             let mut shard = self.accounts.shards[shard_of(address, 0)].write();
             let Some(versions) = shard.get_mut(address) else { continue };
-            if !matches!(versions.writes.get(tx), Some(AccountWrite::Credit(_))) {
-                continue;
-            }
-            let through = versions.writes.below(tx + 1);
-            let since = versions.committed.as_deref().map(|(at, _)| *at);
-            let pending = through
-                .iter()
-                .rev()
-                .take_while(|(index, write)| {
-                    matches!(write, AccountWrite::Credit(_)) && since.is_none_or(|at| *index > at)
-                })
-                .count();
-            if pending < CHECKPOINT_EVERY {
-                continue;
-            }
             let (start, from) = match self.fold(versions, tx + 1) {
                 FoldStart::At(start, from) => (start, from),
                 FoldStart::Base => {
@@ -591,6 +594,26 @@ impl MvMemory {
             versions.committed = Some(Box::new((tx, value)));
         }
         Ok(())
+    }
+
+    /// Whether committing `tx`, which credited the account, leaves [`CHECKPOINT_EVERY`] credits
+    /// since the account's last absolute write or checkpoint.
+    fn checkpoint_due(versions: &AccountVersions, tx: TxIdx) -> bool {
+        if !matches!(versions.writes.get(tx), Some(AccountWrite::Credit(_))) {
+            return false;
+        }
+        let since = versions.committed.as_deref().map(|(at, _)| *at);
+        let pending = versions
+            .writes
+            .below(tx + 1)
+            .iter()
+            .rev()
+            .take_while(|(index, write)| {
+                matches!(write, AccountWrite::Credit(_)) && since.is_none_or(|at| *index > at)
+            })
+            .take(CHECKPOINT_EVERY)
+            .count();
+        pending >= CHECKPOINT_EVERY
     }
 
     /// Removes every write of transaction `tx` (it turned out invalid for the block).

@@ -377,7 +377,13 @@ impl Scheduler {
         data.reads_final = self.frontier.load(Ordering::Acquire) >= index;
         let execution = execute_tx(evm, index, &shared.block.transactions[index], writes);
         shared.mv.publish(index, writes, &mut data.written, &mut data.credited);
-        std::mem::swap(&mut data.reads, &mut evm.0.ctx.journaled_state.database.reads);
+        if data.reads_final && !shared.trace {
+            // Nothing will validate these reads: the worker keeps its buffer for the next
+            // execution instead of allocating a new one (always so on one worker).
+            data.reads.clear();
+        } else {
+            std::mem::swap(&mut data.reads, &mut evm.0.ctx.journaled_state.database.reads);
+        }
         data.execution = Some(Box::new(execution));
         stats.executions += 1;
     }

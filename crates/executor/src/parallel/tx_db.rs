@@ -201,6 +201,28 @@ impl<'a, S: StateSource + ?Sized> TxDb<'a, S> {
         })
     }
 
+    /// The pre-block value of `address` when this execution read it before anything below
+    /// wrote it and it has no code (a view holds all of such an account; one with code would
+    /// need its code fetched).
+    pub(crate) fn pre_block_value(&self, address: &Address) -> Option<Option<AccountInfo>> {
+        self.reads.iter().find_map(|read| match read {
+            Read::Account { address: a, seen, from_base: true, .. } if a == address => match seen {
+                None => Some(None),
+                Some(view) if view.code_hash == revm::primitives::KECCAK_EMPTY => {
+                    Some(Some(AccountInfo {
+                        balance: view.balance,
+                        nonce: view.nonce,
+                        code_hash: view.code_hash,
+                        account_id: None,
+                        code: None,
+                    }))
+                }
+                Some(_) => None,
+            },
+            _ => None,
+        })
+    }
+
     /// Marks the account reads whose balance was observed; called when execution ends.
     pub(crate) fn seal_reads(&mut self) {
         if self.observed.is_empty() {

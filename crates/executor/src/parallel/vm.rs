@@ -307,5 +307,10 @@ fn extract_writes<S: StateSource + ?Sized>(
     if let Some(fee) = db.deferred_fee {
         writes.accounts.push((beneficiary, AccountWrite::Credit(fee)));
     }
+    for (address, _) in &writes.accounts {
+        if let Some(value) = db.pre_block_value(address) {
+            writes.pre_block.push((*address, value));
+        }
+    }
     Ok(())
 }
