@@ -17,8 +17,10 @@
 //! | timing runs, medians, the parallel == sequential check | [`measure`] |
 //! | ideal speedup from the dependency graph | [`ideal`] |
 //! | peak heap of a run | [`memory`] |
+//! | the machine's core-to-core round trip, which the ceiling does not see | [`cores`] |
 //! | table, JSON records, SVG plot | [`report`] |
 
+pub mod cores;
 pub mod ideal;
 pub mod measure;
 pub mod memory;

@@ -175,6 +175,8 @@ pub fn measure_block<S: StateSource + ?Sized>(
         }
     }
 
+    let round_trip =
+        if settings.threads.iter().any(|t| *t > 1) { crate::cores::round_trip_ns() } else { None };
     let rounds = settings.samples.max(1);
     let mut sequential_times = Vec::with_capacity(rounds);
     let mut parallel_times = vec![Vec::with_capacity(rounds); settings.threads.len()];
@@ -243,6 +245,7 @@ pub fn measure_block<S: StateSource + ?Sized>(
             ideal_speedup: ideal,
             efficiency: speedup / ideal,
             machine_ceiling,
+            round_trip_ns: round_trip.filter(|_| threads > 1),
             mgas_per_s: traced.gas_used as f64 / parallel.as_secs_f64().max(1e-12) / 1e6,
             reexecutions: output.stats.reexecutions,
             reexecutions_per_tx: output.stats.reexecutions as f64 / txs.max(1) as f64,

@@ -31,6 +31,10 @@ pub struct Record {
     /// than one alone (1.0 at one thread): the speedup this machine allows the block whatever
     /// the engine, since parallel workers share the same caches and memory bandwidth.
     pub machine_ceiling: f64,
+    /// The machine's core-to-core round trip just before this block's rounds, in nanoseconds
+    /// (see [`crate::cores`]; measured when a thread count above one runs): what the workers
+    /// paid to share a cache line, which the ceiling does not include.
+    pub round_trip_ns: Option<f64>,
     /// Million gas per second, parallel.
     pub mgas_per_s: f64,
     /// Re-executions in the last timed parallel run.

@@ -177,6 +177,14 @@ fn summarize(records: &[Record]) {
             worst.map(|w| format!("{} {:.2}x", w.name, w.speedup)).unwrap_or_default()
         );
         if t > 1 {
+            let mut trips: Vec<f64> = at.iter().filter_map(|r| r.round_trip_ns).collect();
+            trips.sort_by(f64::total_cmp);
+            if let (Some(low), Some(high)) = (trips.first(), trips.last()) {
+                println!(
+                    "{t} threads: core-to-core round trip {:.0} ns median over the blocks, {low:.0}-{high:.0} ns (what the workers pay to share a cache line; the machine's ceiling does not include it)",
+                    trips[trips.len() / 2],
+                );
+            }
             println!(
                 "{t} threads: the machine allows geomean {:.2}x over {} blocks, {:.2}x over {} blocks with >= 100 txs ({t} sequential copies side by side)",
                 geomean(&at, |r| r.machine_ceiling),
