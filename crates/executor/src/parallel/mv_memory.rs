@@ -200,9 +200,56 @@ struct AccountVersions {
     /// Counts the changes to `writes`: a reader stores its fold in `folded` only if none
     /// happened between its fold and taking the write lock.
     revision: u32,
-    /// The pre-block value, kept once fetched for this written account (folding credits onto
-    /// it, and comparing the final value with it). Boxed: most accounts never need it.
-    base: Option<Box<Option<AccountInfo>>>,
+    /// The pre-block value, kept once known for this written account (folding credits onto
+    /// it, and comparing the final value with it).
+    base: PreBlock,
+}
+
+/// An account's pre-block value as its versions keep it. Nearly every written account is one
+/// without code, whose balance and nonce are all of it: those are kept inline, the rest boxed.
+#[derive(Debug, Default)]
+enum PreBlock {
+    /// Not known yet.
+    #[default]
+    Unknown,
+    /// The account did not exist.
+    Missing,
+    /// An account without code.
+    Plain { balance: U256, nonce: u64 },
+    /// An account with code.
+    Other(Box<AccountInfo>),
+}
+
+impl PreBlock {
+    fn of(value: &Option<AccountInfo>) -> Self {
+        match value {
+            None => Self::Missing,
+            Some(info) if info.code_hash == revm::primitives::KECCAK_EMPTY => {
+                Self::Plain { balance: info.balance, nonce: info.nonce }
+            }
+            Some(info) => Self::Other(Box::new(info.clone())),
+        }
+    }
+
+    /// The value, unless not known yet.
+    fn get(&self) -> Option<Option<AccountInfo>> {
+        match self {
+            Self::Unknown => None,
+            Self::Missing => Some(None),
+            Self::Plain { balance, nonce } => Some(Some(AccountInfo {
+                balance: *balance,
+                nonce: *nonce,
+                code_hash: revm::primitives::KECCAK_EMPTY,
+                account_id: None,
+                code: None,
+            })),
+            Self::Other(info) => Some(Some((**info).clone())),
+        }
+    }
+
+    fn is_known(&self) -> bool {
+        !matches!(self, Self::Unknown)
+    }
 }
 
 impl AccountVersions {
@@ -324,8 +371,8 @@ impl MvMemory {
                 return FoldStart::At(v.as_deref().cloned(), Bound::Excluded(*index));
             }
         }
-        match versions.base.as_deref() {
-            Some(base) => FoldStart::At(base.clone(), Bound::Unbounded),
+        match versions.base.get() {
+            Some(base) => FoldStart::At(base, Bound::Unbounded),
             None => FoldStart::Base,
         }
     }
@@ -386,8 +433,8 @@ impl MvMemory {
             return Ok((base()?, true));
         };
         if versions.writes.below(tx).is_empty() {
-            if let Some(value) = versions.base.as_deref() {
-                return Ok((value.clone(), true));
+            if let Some(value) = versions.base.get() {
+                return Ok((value, true));
             }
             drop(shard);
             return Ok((base()?, true));
@@ -407,7 +454,9 @@ impl MvMemory {
         let value = base()?;
         let mut shard = self.accounts.shards[shard_of(&address, 0)].write();
         let Some(versions) = shard.get_mut(&address) else { return Ok((value, true)) };
-        versions.base.get_or_insert_with(|| Box::new(value.clone()));
+        if !versions.base.is_known() {
+            versions.base = PreBlock::of(&value);
+        }
         let (start, from) = match self.fold(versions, tx) {
             FoldStart::At(start, from) => (start, from),
             FoldStart::Base => (value, Bound::Unbounded),
@@ -533,9 +582,9 @@ impl MvMemory {
             let versions = shard.entry(*address).or_default();
             versions.writes.insert(tx, write);
             versions.changed(tx);
-            if versions.base.is_none() {
+            if !versions.base.is_known() {
                 if let Some((_, value)) = writes.pre_block.iter().find(|(a, _)| a == address) {
-                    versions.base = Some(Box::new(value.clone()));
+                    versions.base = PreBlock::of(value);
                 }
             }
             if is_credit && versions.writes.0.len() >= CHECKPOINT_EVERY {
@@ -586,7 +635,7 @@ impl MvMemory {
                 FoldStart::At(start, from) => (start, from),
                 FoldStart::Base => {
                     let value = base(*address)?;
-                    versions.base = Some(Box::new(value.clone()));
+                    versions.base = PreBlock::of(&value);
                     (value, Bound::Unbounded)
                 }
             };
@@ -699,7 +748,7 @@ impl MvMemory {
                 address: *address,
                 value,
                 last_wipe: versions.wipes.last().map(|(i, _)| *i),
-                base: versions.base.as_deref().cloned(),
+                base: versions.base.get(),
             });
         }
     }
