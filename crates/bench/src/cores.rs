@@ -5,8 +5,8 @@
 //! side (the machine's ceiling, see [`crate::measure`]) share nothing and never see it. On a
 //! virtual machine it moves: the CI kind of machine measured a round trip of 80-110 ns and of
 //! 400-570 ns minutes apart, as its two vCPUs landed on host cores that did or did not share a
-//! cache. `lanes bench` prints it before and after the blocks, so that a slow parallel figure
-//! can be told from a slow placement.
+//! cache. `lanes bench` measures it before each block's rounds (`Record::round_trip_ns`), so
+//! that a slow parallel figure can be told from a slow placement.
 
 use std::{
     sync::{

@@ -68,7 +68,7 @@ pub(crate) struct WriteSet {
     /// Pre-block values of written accounts without code, as the transaction read them before
     /// anything below it wrote them. [`MvMemory::publish`] keeps them, so that finalisation
     /// compares with the pre-block state without looking every written account up again.
-    pub(crate) pre_block: Vec<(Address, Option<AccountInfo>)>,
+    pub(crate) pre_block: Vec<(Address, PreBlock)>,
 }
 
 impl WriteSet {
@@ -207,8 +207,8 @@ struct AccountVersions {
 
 /// An account's pre-block value as its versions keep it. Nearly every written account is one
 /// without code, whose balance and nonce are all of it: those are kept inline, the rest boxed.
-#[derive(Debug, Default)]
-enum PreBlock {
+#[derive(Clone, Debug, Default)]
+pub(crate) enum PreBlock {
     /// Not known yet.
     #[default]
     Unknown,
@@ -584,7 +584,7 @@ impl MvMemory {
             versions.changed(tx);
             if !versions.base.is_known() {
                 if let Some((_, value)) = writes.pre_block.iter().find(|(a, _)| a == address) {
-                    versions.base = PreBlock::of(value);
+                    versions.base = value.clone();
                 }
             }
             if is_credit && versions.writes.0.len() >= CHECKPOINT_EVERY {

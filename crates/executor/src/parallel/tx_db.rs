@@ -2,7 +2,7 @@
 //! memory (and through it to the pre-block state) and are recorded for validation.
 
 use super::{
-    mv_memory::{MvMemory, SlotVersion, TxIdx},
+    mv_memory::{MvMemory, PreBlock, SlotVersion, TxIdx},
     Shared,
 };
 use crate::evm::{DbError, StorageProbe};
@@ -204,18 +204,12 @@ impl<'a, S: StateSource + ?Sized> TxDb<'a, S> {
     /// The pre-block value of `address` when this execution read it before anything below
     /// wrote it and it has no code (a view holds all of such an account; one with code would
     /// need its code fetched).
-    pub(crate) fn pre_block_value(&self, address: &Address) -> Option<Option<AccountInfo>> {
+    pub(crate) fn pre_block_value(&self, address: &Address) -> Option<PreBlock> {
         self.reads.iter().find_map(|read| match read {
             Read::Account { address: a, seen, from_base: true, .. } if a == address => match seen {
-                None => Some(None),
+                None => Some(PreBlock::Missing),
                 Some(view) if view.code_hash == revm::primitives::KECCAK_EMPTY => {
-                    Some(Some(AccountInfo {
-                        balance: view.balance,
-                        nonce: view.nonce,
-                        code_hash: view.code_hash,
-                        account_id: None,
-                        code: None,
-                    }))
+                    Some(PreBlock::Plain { balance: view.balance, nonce: view.nonce })
                 }
                 Some(_) => None,
             },
