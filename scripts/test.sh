@@ -6,7 +6,8 @@
 #   4. every state-test suite through the parallel engine at 2 threads, then a seeded sample of
 #      a fifth of every suite at 1, 4 and 8 threads;
 #   5. every blockchain-test suite imported block by block at 2 threads;
-#   6. every mainnet block replayed at 1, 2, 4 and 8 threads;
+#   6. every mainnet block replayed at 1, 2, 4 and 8 threads, and with the parallel engine's
+#      in-order windows forced every 3 transactions;
 #   7. a smoke run of the benchmark harness (small blocks, one round) so that it cannot rot.
 # Exits non-zero on the first failing step; the last line sums the cases of all steps.
 set -euo pipefail
@@ -57,6 +58,8 @@ run "blocktest mainnet (whole blocks)" "$lanes" blocktest --threads 2 "$fixtures
 for threads in 1 2 4 8; do
   run "replay threads=$threads" "$lanes" replay --threads "$threads" --samples 1 "$fixtures/mainnet"
 done
+# The throttle's in-order windows, forced every few transactions on every mainnet block.
+run "replay in-order windows" "$lanes" replay --threads 2 --samples 1 --in-order-every 3 "$fixtures/mainnet"
 
 run "bench smoke" "$lanes" bench --workload raw-transfers erc20 uniswap hot-30 chain \
   --gas 3000000 --samples 1 --threads 1 2 --memory \

@@ -79,7 +79,7 @@ fn run<S: StateSource + ?Sized>(
     state: &S,
     trace: bool,
 ) -> Result<BlockOutput, BenchError> {
-    execute_with(engine, block, state, ExecuteOptions { trace })
+    execute_with(engine, block, state, ExecuteOptions { trace, ..Default::default() })
         .map_err(|e| BenchError::Execution { name: name.to_string(), reason: e.to_string() })
 }
 
@@ -250,6 +250,7 @@ pub fn measure_block<S: StateSource + ?Sized>(
             reexecutions: output.stats.reexecutions,
             reexecutions_per_tx: output.stats.reexecutions as f64 / txs.max(1) as f64,
             deferred: output.stats.deferred,
+            in_order: output.stats.in_order,
             execute_ms: output.stats.execute_time.as_secs_f64() * 1e3,
             validate_ms: output.stats.validate_time.as_secs_f64() * 1e3,
             finalize_ms: output.stats.finalize_time.as_secs_f64() * 1e3,

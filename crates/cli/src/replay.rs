@@ -2,13 +2,13 @@
 //! and against each other, with the speedup of each.
 
 use alloy_primitives::B256;
-use lanes_executor::{execute, BlockOutput, Engine, EngineKind};
+use lanes_executor::{execute_with, BlockOutput, Engine, EngineKind, ExecuteOptions};
 use lanes_fixtures::{
     mainnet::{MainnetBlock, MainnetFolder},
     receipts,
 };
 use revm::primitives::hardfork::SpecId;
-use std::{path::PathBuf, time::Instant};
+use std::{num::NonZeroUsize, path::PathBuf, time::Instant};
 
 /// Arguments of `lanes replay`.
 #[derive(Debug, clap::Args)]
@@ -27,6 +27,11 @@ pub(crate) struct Args {
     /// adaptive policy choose per block (what a node would run).
     #[arg(long, value_enum, default_value_t = EngineChoice::Parallel)]
     engine: EngineChoice,
+    /// An exactness check of the parallel engine's in-order windows: after every K
+    /// transactions committed speculatively, run the next K in order on the sequential engine
+    /// (the throttle otherwise does so only when conflicts are frequent).
+    #[arg(long, value_name = "K")]
+    in_order_every: Option<NonZeroUsize>,
 }
 
 /// Which engine `lanes replay` and `lanes bench` compare with the sequential one.
@@ -49,9 +54,14 @@ impl EngineChoice {
 }
 
 /// Runs `engine` on `block` once and returns the output with the time in milliseconds.
-fn timed_run(engine: Engine, block: &MainnetBlock) -> Result<(BlockOutput, f64), String> {
+fn timed_run(
+    engine: Engine,
+    block: &MainnetBlock,
+    options: ExecuteOptions,
+) -> Result<(BlockOutput, f64), String> {
     let started = Instant::now();
-    let output = execute(engine, &block.block, &block.state).map_err(|e| e.to_string())?;
+    let output =
+        execute_with(engine, &block.block, &block.state, options).map_err(|e| e.to_string())?;
     Ok((output, started.elapsed().as_secs_f64() * 1e3))
 }
 
@@ -68,9 +78,10 @@ fn measure(
     engine: Engine,
     block: &MainnetBlock,
     samples: usize,
+    options: ExecuteOptions,
 ) -> Result<(BlockOutput, BlockOutput, f64, f64, f64), String> {
-    let (sequential, _) = timed_run(Engine::Sequential, block)?;
-    let (parallel, _) = timed_run(engine, block)?;
+    let (sequential, _) = timed_run(Engine::Sequential, block, options)?;
+    let (parallel, _) = timed_run(engine, block, options)?;
     let (mut seq_times, mut par_times, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..samples.max(1) {
         let order = if round % 2 == 0 {
@@ -80,7 +91,7 @@ fn measure(
         };
         let mut times = [0.0; 2];
         for (slot, which) in order.into_iter().enumerate() {
-            let (again, ms) = timed_run(which, block)?;
+            let (again, ms) = timed_run(which, block, options)?;
             let first = if which == Engine::Sequential { &sequential } else { &parallel };
             if !again.same_result(first) {
                 return Err("two runs of the same engine differ".into());
@@ -131,7 +142,9 @@ struct Row {
 /// Replays one block; prints its line and returns its speedup, or the reason it failed.
 fn replay_block(block: &MainnetBlock, args: &Args) -> Result<Row, String> {
     let engine = args.engine.engine(args.threads);
-    let (sequential, parallel, seq_ms, par_ms, speedup) = measure(engine, block, args.samples)?;
+    let options = ExecuteOptions { in_order_every: args.in_order_every, ..Default::default() };
+    let (sequential, parallel, seq_ms, par_ms, speedup) =
+        measure(engine, block, args.samples, options)?;
     check_header(block, &sequential)?;
     if let Some(difference) = parallel.first_difference(&sequential) {
         return Err(format!("parallel differs from sequential: {difference}"));
@@ -143,8 +156,12 @@ fn replay_block(block: &MainnetBlock, args: &Args) -> Result<Row, String> {
         }
         _ => String::new(),
     };
+    let in_order = match parallel.stats.in_order {
+        0 => String::new(),
+        n => format!("  ({n} in order)"),
+    };
     println!(
-        "{:>9} {:<17} {:>5} {:>11} {:>9.2} {:>9.2} {:>7.2}x {:>6}  ok{chosen}",
+        "{:>9} {:<17} {:>5} {:>11} {:>9.2} {:>9.2} {:>7.2}x {:>6}  ok{chosen}{in_order}",
         block.number,
         block.fork,
         block.block.transactions.len(),

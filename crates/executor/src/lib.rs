@@ -94,6 +94,10 @@ pub struct ExecuteOptions {
     /// Record a [`BlockTrace`]: per-transaction times (sequential engine) or the dependency
     /// graph (parallel engine). Costs a little time; meant for benchmarks.
     pub trace: bool,
+    /// Parallel engine, for tests: after every `K` transactions committed through speculative
+    /// execution, run the next `K` in order on the sequential engine, as the throttle does
+    /// when conflicts are frequent, so that small blocks exercise the hand-over both ways.
+    pub in_order_every: Option<std::num::NonZeroUsize>,
 }
 
 /// Executes `block` on the pre-block state `source` with `engine`.

@@ -144,6 +144,9 @@ pub struct ExecutionStats {
     /// Transactions set aside when taken, because the transaction they are predicted to follow
     /// had not executed yet; each ran once, after it.
     pub deferred: usize,
+    /// Transactions the parallel engine's committer ran in order on the sequential engine,
+    /// in windows, while validation failures were frequent (the throttle).
+    pub in_order: usize,
     /// Set when the parallel engine fell back to sequential execution.
     pub fallback: Option<FallbackReason>,
     /// Wall time spent executing transactions (summed over workers). For the parallel engine:
@@ -170,6 +173,7 @@ impl ExecutionStats {
             reexecutions: 0,
             validation_failures: 0,
             deferred: 0,
+            in_order: 0,
             fallback: None,
             execute_time: Duration::ZERO,
             validate_time: Duration::ZERO,

@@ -31,15 +31,16 @@ use std::{
 
 /// Storage written during the block for one account.
 #[derive(Debug, Default)]
-struct StorageOverlay {
+pub(crate) struct StorageOverlay {
     /// The account's storage was wiped: unlisted slots read as zero.
-    cleared: bool,
-    slots: HashMap<U256, U256>,
+    pub(crate) cleared: bool,
+    /// Slots written (after the wipe, if any).
+    pub(crate) slots: HashMap<U256, U256>,
 }
 
 /// A revm database: the block's writes so far over the read-only pre-state.
 #[derive(Debug)]
-struct OverlayDb<'a, S: ?Sized> {
+pub(crate) struct OverlayDb<'a, S: ?Sized> {
     source: &'a S,
     hashes: &'a BlockHashes,
     accounts: HashMap<Address, Option<AccountInfo>>,
@@ -116,7 +117,27 @@ impl<S: StateSource + ?Sized> DatabaseCommit for OverlayDb<'_, S> {
     }
 }
 
-impl<S: StateSource + ?Sized> OverlayDb<'_, S> {
+impl<'a, S: StateSource + ?Sized> OverlayDb<'a, S> {
+    /// An empty overlay on `source`, sized for about `accounts` written accounts.
+    pub(crate) fn new(source: &'a S, hashes: &'a BlockHashes, accounts: usize) -> Self {
+        Self {
+            source,
+            hashes,
+            accounts: HashMap::with_capacity_and_hasher(accounts, Default::default()),
+            storage: HashMap::default(),
+            codes: HashMap::default(),
+        }
+    }
+
+    /// What the transactions wrote: each written account's value, and per account the storage
+    /// written (and whether it was wiped first).
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn into_writes(
+        self,
+    ) -> (HashMap<Address, Option<AccountInfo>>, HashMap<Address, StorageOverlay>) {
+        (self.accounts, self.storage)
+    }
+
     fn remember_code(&mut self, info: &AccountInfo) {
         if let Some(code) = &info.code {
             if info.code_hash != KECCAK_EMPTY {
@@ -191,53 +212,21 @@ pub fn execute_sequential_with<S: StateSource + ?Sized>(
     let mut stats = ExecutionStats::new(EngineKind::Sequential);
     let mut results: Vec<TxResult> = Vec::with_capacity(block.transactions.len());
     let mut gas = BlockGas::default();
-    let db = OverlayDb {
-        source,
-        hashes: &block.context.block_hashes,
-        // Sized like the parallel engine's tables, so that neither engine rehashes as it goes.
-        accounts: HashMap::with_capacity_and_hasher(block.expected_writes().0, Default::default()),
-        storage: HashMap::default(),
-        codes: HashMap::default(),
-    };
+    // Sized like the parallel engine's tables, so that neither engine rehashes as it goes.
+    let db = OverlayDb::new(source, &block.context.block_hashes, block.expected_writes().0);
     let started = Instant::now();
-    let db = match block.transactions.first() {
-        None => db,
-        Some(first) => {
-            let mut evm = Eip7610(
-                Context::<BlockEnv, TxEnv, CfgEnv, _, Journal<_>, ()>::new(db, block.context.spec)
-                    .with_cfg(cfg_env(&block.context))
-                    .with_block(&block.context.header)
-                    .with_tx(first)
-                    .build_mainnet(),
-            );
-            for (index, tx) in block.transactions.iter().enumerate() {
-                let tx_started = options.trace.then(Instant::now);
-                if let Err(invalid) = gas.check(&block.context, tx) {
-                    results.push(Err(invalid));
-                    tx_times.extend(tx_started.map(|t| t.elapsed()));
-                    continue;
-                }
-                stats.executions += 1;
-                evm.0.ctx.tx = tx;
-                let outcome =
-                    catch_unwind(AssertUnwindSafe(|| SeqHandler::default().run(&mut evm)))
-                        .map_err(|payload| ExecutionError::Panic {
-                            tx: index,
-                            message: panic_message(&payload),
-                        })?;
-                let state = evm.0.finalize();
-                match outcome {
-                    Ok(result) => {
-                        evm.0.ctx.journaled_state.database.commit(state);
-                        results.push(Ok(gas.add(tx, result)));
-                    }
-                    Err(error) => results.push(Err(classify_error(index, error)?)),
-                }
-                tx_times.extend(tx_started.map(|t| t.elapsed()));
-            }
-            evm.0.ctx.journaled_state.database
-        }
-    };
+    let db = execute_in_order(
+        block,
+        cfg_env(&block.context),
+        0..block.transactions.len(),
+        db,
+        &mut InOrder {
+            gas: &mut gas,
+            results: &mut results,
+            executions: &mut stats.executions,
+            tx_times: options.trace.then_some(&mut tx_times),
+        },
+    )?;
     stats.execute_time = started.elapsed();
     let finalize = Instant::now();
     let changes = db.into_changes()?;
@@ -250,4 +239,66 @@ pub fn execute_sequential_with<S: StateSource + ?Sized>(
         stats,
         trace: options.trace.then(|| BlockTrace { tx_times, dependencies: Vec::new() }),
     })
+}
+
+/// Where [`execute_in_order`] keeps the block's running totals.
+pub(crate) struct InOrder<'r> {
+    /// Gas and blob gas used by the transactions before.
+    pub(crate) gas: &'r mut BlockGas,
+    /// One result per transaction, in block order.
+    pub(crate) results: &'r mut Vec<TxResult>,
+    /// Executions (invalid transactions are not executed).
+    pub(crate) executions: &'r mut usize,
+    /// Per-transaction wall times, when tracing.
+    pub(crate) tx_times: Option<&'r mut Vec<std::time::Duration>>,
+}
+
+/// Executes `block.transactions[range]` one after the other on `db` with plain revm, checking
+/// each against what the block has left (`totals.gas`), and returns the database with their
+/// writes. The sequential engine runs a whole block through it; the parallel engine runs the
+/// windows its committer takes in order while conflicts are frequent.
+pub(crate) fn execute_in_order<'a, S: StateSource + ?Sized>(
+    block: &'a Block,
+    cfg: CfgEnv,
+    range: std::ops::Range<usize>,
+    db: OverlayDb<'a, S>,
+    totals: &mut InOrder<'_>,
+) -> Result<OverlayDb<'a, S>, ExecutionError> {
+    let Some(first) = block.transactions.get(range.start) else { return Ok(db) };
+    let mut evm = Eip7610(
+        Context::<BlockEnv, TxEnv, CfgEnv, _, Journal<_>, ()>::new(db, block.context.spec)
+            .with_cfg(cfg)
+            .with_block(&block.context.header)
+            .with_tx(first)
+            .build_mainnet(),
+    );
+    for (index, tx) in block.transactions[range.clone()].iter().enumerate() {
+        let index = range.start + index;
+        let tx_started = totals.tx_times.is_some().then(Instant::now);
+        if let Err(invalid) = totals.gas.check(&block.context, tx) {
+            totals.results.push(Err(invalid));
+            if let (Some(times), Some(t)) = (totals.tx_times.as_deref_mut(), tx_started) {
+                times.push(t.elapsed());
+            }
+            continue;
+        }
+        *totals.executions += 1;
+        evm.0.ctx.tx = tx;
+        let outcome =
+            catch_unwind(AssertUnwindSafe(|| SeqHandler::default().run(&mut evm))).map_err(
+                |payload| ExecutionError::Panic { tx: index, message: panic_message(&payload) },
+            )?;
+        let state = evm.0.finalize();
+        match outcome {
+            Ok(result) => {
+                evm.0.ctx.journaled_state.database.commit(state);
+                totals.results.push(Ok(totals.gas.add(tx, result)));
+            }
+            Err(error) => totals.results.push(Err(classify_error(index, error)?)),
+        }
+        if let (Some(times), Some(t)) = (totals.tx_times.as_deref_mut(), tx_started) {
+            times.push(t.elapsed());
+        }
+    }
+    Ok(evm.0.ctx.journaled_state.database)
 }

@@ -8,6 +8,7 @@
 pub(crate) mod filter;
 pub(crate) mod finalize;
 pub(crate) mod helpers;
+pub(crate) mod in_order;
 pub(crate) mod mv_memory;
 pub(crate) mod predict;
 pub(crate) mod scheduler;
@@ -109,7 +110,11 @@ pub(crate) fn execute_parallel_predicted<S: StateSource + ?Sized>(
         cfg: cfg_env(&block.context),
     };
     let predictions = predictions.unwrap_or_else(|| predict::Predictions::of(block));
-    let scheduler = Scheduler::new(block.transactions.len(), predictions);
+    let scheduler = Scheduler::new(
+        block.transactions.len(),
+        predictions,
+        options.in_order_every.map(std::num::NonZeroUsize::get),
+    );
     let finalizer = Finalizer::default();
     let work = || run_worker(&shared, &scheduler, &finalizer);
     let lease = if threads > 1 { helpers::Lease::take(threads - 1) } else { None };
@@ -134,6 +139,7 @@ pub(crate) fn execute_parallel_predicted<S: StateSource + ?Sized>(
         stats.reexecutions += worker.reexecutions;
         stats.validation_failures += worker.validation_failures;
         stats.deferred += worker.deferred;
+        stats.in_order += worker.in_order;
         stats.execute_time += worker.execute_time;
         stats.validate_time += worker.validate_time;
         stats.finalize_time = stats.finalize_time.max(worker.finalize_time);

@@ -53,6 +53,7 @@
 //! retry the commit until the frontier reaches the end or a fatal error stops everyone.
 
 use super::{
+    in_order,
     mv_memory::{Location, TxIdx, WriteSet},
     predict::Predictions,
     tx_db::{base_account, dependencies, validate, Read},
@@ -123,35 +124,74 @@ struct CommitState {
     conflicts: ConflictRate,
 }
 
-/// An exponential moving average of validation failures at the commit frontier. Above
-/// [`ConflictRate::THROTTLE_ABOVE`] speculation stops: workers would mostly compute results
-/// that fail validation (every transaction touching one hot slot, say), so the committer runs
-/// the next [`ConflictRate::THROTTLE_FOR`] transactions itself, in order, each final at once.
-/// Then speculation resumes and the rate is measured again.
+/// An exponential moving average of validation failures at the commit frontier, and the
+/// throttle it drives. Above [`ConflictRate::THROTTLE_ABOVE`] speculation stops: workers would
+/// mostly compute results that fail validation (every transaction touching one hot slot, say),
+/// so the committer runs a *window* of the next transactions in order on the sequential engine
+/// ([`super::in_order`]). Then speculation resumes and the rate is measured again. A window
+/// that starts within [`ConflictRate::REENGAGED_WITHIN`] commits of the previous one's end is
+/// twice as long, up to [`ConflictRate::MAX_WINDOW`]: conflicts that persist end up running
+/// nearly all in order, a burst of them costs one short window.
 #[derive(Debug, Default)]
 struct ConflictRate {
     average: f32,
+    /// Transactions left in the current window; the throttle is on while non-zero.
     throttled_left: usize,
+    /// The length of the last window (0: none yet).
+    window: usize,
+    /// Commits recorded since the last window ended.
+    since_window: usize,
+    /// A window of this length after every this many commits, whatever the conflicts
+    /// ([`crate::ExecuteOptions::in_order_every`]).
+    forced_every: Option<usize>,
 }
 
 impl ConflictRate {
     const THROTTLE_ABOVE: f32 = 0.5;
-    const THROTTLE_FOR: usize = 128;
+    const FIRST_WINDOW: usize = 128;
+    const MAX_WINDOW: usize = 4096;
+    const REENGAGED_WITHIN: usize = 32;
 
+    /// Records the validation of a transaction that committed through the speculative path.
     fn record(&mut self, failed: bool, throttled: &AtomicBool) {
         if self.throttled_left > 0 {
-            self.throttled_left -= 1;
-            if self.throttled_left == 0 {
-                // Probe again, remembering that conflicts were frequent.
-                self.average = Self::THROTTLE_ABOVE * 0.75;
-                throttled.store(false, Ordering::Relaxed);
-            }
+            // Executed before the throttle came on: it counts against the window.
+            self.ran_in_window(1, throttled);
             return;
         }
+        self.since_window += 1;
         self.average = self.average * 0.875 + if failed { 0.125 } else { 0.0 };
-        if self.average > Self::THROTTLE_ABOVE {
-            self.throttled_left = Self::THROTTLE_FOR;
-            throttled.store(true, Ordering::Relaxed);
+        if let Some(every) = self.forced_every.filter(|every| self.since_window >= *every) {
+            self.engage(every, throttled);
+        } else if self.average > Self::THROTTLE_ABOVE {
+            let window = if self.window > 0 && self.since_window <= Self::REENGAGED_WITHIN {
+                (self.window * 2).min(Self::MAX_WINDOW)
+            } else {
+                Self::FIRST_WINDOW
+            };
+            self.engage(window, throttled);
+        }
+    }
+
+    fn engage(&mut self, window: usize, throttled: &AtomicBool) {
+        self.window = window;
+        self.throttled_left = window;
+        throttled.store(true, Ordering::Relaxed);
+    }
+
+    /// Transactions of the current window left to run (0 when the throttle is off).
+    fn window_left(&self) -> usize {
+        self.throttled_left
+    }
+
+    /// `count` transactions of the current window committed.
+    fn ran_in_window(&mut self, count: usize, throttled: &AtomicBool) {
+        self.throttled_left = self.throttled_left.saturating_sub(count);
+        if self.throttled_left == 0 {
+            // Probe again, remembering that conflicts were frequent.
+            self.average = Self::THROTTLE_ABOVE * 0.75;
+            self.since_window = 0;
+            throttled.store(false, Ordering::Relaxed);
         }
     }
 }
@@ -163,6 +203,7 @@ pub(crate) struct WorkerStats {
     pub(crate) reexecutions: usize,
     pub(crate) validation_failures: usize,
     pub(crate) deferred: usize,
+    pub(crate) in_order: usize,
     pub(crate) execute_time: Duration,
     pub(crate) validate_time: Duration,
     pub(crate) finalize_time: Duration,
@@ -188,7 +229,13 @@ pub(crate) struct Scheduler {
 
 impl Scheduler {
     /// Scheduling state for a block of `transactions`, with the predicted dependencies.
-    pub(crate) fn new(transactions: usize, predictions: Predictions) -> Self {
+    ///
+    /// `in_order_every`: see [`crate::ExecuteOptions::in_order_every`].
+    pub(crate) fn new(
+        transactions: usize,
+        predictions: Predictions,
+        in_order_every: Option<usize>,
+    ) -> Self {
         Self {
             next_exec: CachePadded::new(AtomicUsize::new(0)),
             frontier: CachePadded::new(AtomicUsize::new(0)),
@@ -205,7 +252,7 @@ impl Scheduler {
                 gas: BlockGas::default(),
                 results: Vec::with_capacity(transactions),
                 dependencies: Vec::new(),
-                conflicts: ConflictRate::default(),
+                conflicts: ConflictRate { forced_every: in_order_every, ..Default::default() },
             })),
         }
     }
@@ -408,14 +455,26 @@ impl Scheduler {
             if slot.status.load(Ordering::Acquire) != EXECUTED {
                 // Deferred, or throttled and nobody took it: run it here, final at once.
                 let deferred = self.claim(j);
-                if !deferred
-                    && (!self.throttled.load(Ordering::Relaxed)
-                        || self
-                            .next_exec
-                            .compare_exchange(j, j + 1, Ordering::AcqRel, Ordering::Relaxed)
-                            .is_err())
-                {
-                    return Ok(false);
+                if !deferred {
+                    if !self.throttled.load(Ordering::Relaxed) {
+                        return Ok(false);
+                    }
+                    // Throttled, and nobody has taken `j` or anything above it: the rest of the
+                    // window runs in order on the sequential engine (the dependency trace
+                    // needs every transaction's own reads: one at a time then).
+                    let window = if shared.trace { 1 } else { commit.conflicts.window_left() };
+                    let end = (j + window.max(1)).min(self.slots.len());
+                    if self
+                        .next_exec
+                        .compare_exchange(j, end, Ordering::AcqRel, Ordering::Relaxed)
+                        .is_err()
+                    {
+                        return Ok(false);
+                    }
+                    if !shared.trace {
+                        self.commit_window(commit, shared, j..end, stats)?;
+                        continue;
+                    }
                 }
                 inline = true;
             }
@@ -477,6 +536,34 @@ impl Scheduler {
             self.frontier.store(commit.next, Ordering::Release);
         }
     }
+
+    /// Runs `window` in order on the sequential engine ([`super::in_order`]) and commits it.
+    /// The caller holds the commit lock, every transaction below the window is committed and
+    /// nobody else can take one in it.
+    fn commit_window<'a, S: StateSource + ?Sized>(
+        &self,
+        commit: &mut CommitState,
+        shared: &'a Shared<'a, S>,
+        window: std::ops::Range<TxIdx>,
+        stats: &mut WorkerStats,
+    ) -> Result<(), ExecutionError> {
+        let executions = &mut stats.executions;
+        in_order::run_window(
+            shared,
+            window.clone(),
+            &mut commit.gas,
+            &mut commit.results,
+            executions,
+        )?;
+        commit.conflicts.ran_in_window(window.len(), &self.throttled);
+        stats.in_order += window.len();
+        for slot in &self.slots[window.clone()] {
+            slot.status.store(COMMITTED, Ordering::Release);
+        }
+        commit.next = window.end;
+        self.frontier.store(window.end, Ordering::Release);
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -500,7 +587,7 @@ mod tests {
             .collect::<Vec<_>>();
         let block =
             Block { context: BlockContext::new(SpecId::CANCUN, Default::default()), transactions };
-        Scheduler::new(senders.len(), Predictions::of(&block))
+        Scheduler::new(senders.len(), Predictions::of(&block), None)
     }
 
     fn status(scheduler: &Scheduler, tx: TxIdx) -> u8 {

@@ -2,9 +2,12 @@
 #![allow(dead_code, unreachable_pub)]
 
 use alloy_primitives::{Address, Log, U256};
-use lanes_executor::{execute, BlockOutput, Engine, TxOutcome, TxResult, TxStatus};
+use lanes_executor::{
+    execute, execute_with, BlockOutput, Engine, ExecuteOptions, TxOutcome, TxResult, TxStatus,
+};
 use lanes_state::{InMemoryState, StateSource};
 use lanes_workloads::Workload;
+use std::num::NonZeroUsize;
 
 /// Thread counts every workload is run with.
 pub const THREADS: [usize; 4] = [1, 2, 4, 8];
@@ -24,6 +27,28 @@ pub fn run_all_engines(workload: &Workload) -> BlockOutput {
             "{}: parallel ({threads} threads) differs from sequential: {}",
             workload.name,
             parallel.first_difference(&sequential).unwrap_or_default()
+        );
+    }
+    // The windows the throttle runs in order on the sequential engine, forced every few
+    // transactions so that every workload hands over between the two paths many times.
+    for (threads, every) in [(1, 1), (2, 3), (4, 2)] {
+        let options = ExecuteOptions { in_order_every: NonZeroUsize::new(every), trace: false };
+        let parallel =
+            execute_with(Engine::Parallel { threads }, &workload.block, &workload.state, options)
+                .unwrap_or_else(|e| {
+                    panic!("{}: parallel execution ({threads} threads, in-order windows of {every}) failed: {e}", workload.name)
+                });
+        assert!(
+            parallel.same_result(&sequential),
+            "{}: parallel ({threads} threads, in-order windows of {every}) differs from sequential: {}",
+            workload.name,
+            parallel.first_difference(&sequential).unwrap_or_default()
+        );
+        let valid = workload.block.transactions.len() > 1;
+        assert!(
+            !valid || parallel.stats.in_order > 0,
+            "{}: no transaction ran in an in-order window",
+            workload.name
         );
     }
     sequential
