@@ -14,6 +14,12 @@
 //! A wrong prediction costs no exactness (validation decides), only parallelism: the follower
 //! runs after the transaction it follows instead of beside it. Plain transfers and calls with
 //! distinct keys are never followers.
+//!
+//! Some conflicts no static signal names: every call of one function of one contract may
+//! read-modify-write the same slot (a counter, a pool's reserves), or none may (an ERC-20
+//! `transfer` between distinct holders). So calls are also grouped by contract and selector
+//! (`previous_call`, `next_call`), and the scheduler chains a group only once its calls keep
+//! failing validation at run time (see `Scheduler::learn`).
 
 use crate::block::Block;
 use alloy_primitives::{map::HashMap, Address, TxKind};
@@ -31,6 +37,8 @@ enum Key {
     Sender(Address),
     TokenBalance(Address, Address),
     BareCall(Address),
+    /// A contract and a selector: not a prediction by itself, see `Predictions::call_group`.
+    Call(Address, [u8; 4]),
 }
 
 /// The predicted dependencies of a block's transactions, as a forest: each transaction's
@@ -43,6 +51,12 @@ pub(crate) struct Predictions {
     first_follower: Vec<u32>,
     /// The next transaction following the same transaction as `j`, or [`NONE`].
     next_follower: Vec<u32>,
+    /// `call_group[j]`: the first transaction calling the same contract and selector as `j`
+    /// (the group's name), or [`NONE`] when `j` is no such call.
+    call_group: Vec<u32>,
+    /// The previous and the next transaction of `j`'s call group, or [`NONE`].
+    previous_call: Vec<u32>,
+    next_call: Vec<u32>,
     /// Transactions that follow an earlier one of the same sender or an earlier bare call to
     /// the same recipient (the policy's signal).
     sender_or_bare_followers: usize,
@@ -67,9 +81,14 @@ impl Predictions {
             followed: vec![NONE; n],
             first_follower: vec![NONE; n],
             next_follower: vec![NONE; n],
+            call_group: vec![NONE; n],
+            previous_call: vec![NONE; n],
+            next_call: vec![NONE; n],
             ..Self::default()
         };
         let mut keys: [Option<Key>; 3] = [None; 3];
+        // Per call group: its first and its last transaction.
+        let mut groups: HashMap<Key, (u32, u32)> = HashMap::default();
         for (j, tx) in block.transactions.iter().enumerate() {
             let j = j as u32;
             keys[0] = Some(Key::Sender(tx.caller));
@@ -77,6 +96,16 @@ impl Predictions {
             keys[2] = None;
             if let TxKind::Call(to) = tx.kind {
                 let data = tx.data.as_ref();
+                if let Some(selector) = data.get(..4) {
+                    let selector = [selector[0], selector[1], selector[2], selector[3]];
+                    let (first, last) = groups.entry(Key::Call(to, selector)).or_insert((j, NONE));
+                    this.call_group[j as usize] = *first;
+                    if *last != NONE {
+                        this.previous_call[j as usize] = *last;
+                        this.next_call[*last as usize] = j;
+                    }
+                    *last = j;
+                }
                 if data.is_empty() && tx.value.is_zero() {
                     keys[1] = Some(Key::BareCall(to));
                 } else if data.len() == 68 && data[..4] == TRANSFER {
@@ -128,6 +157,21 @@ impl Predictions {
                 this
             })
         })
+    }
+
+    /// The call group of `tx` (named by its first transaction), when `tx` calls a contract.
+    pub(crate) fn call_group(&self, tx: usize) -> Option<usize> {
+        self.call_group.get(tx).copied().filter(|i| *i != NONE).map(|i| i as usize)
+    }
+
+    /// The previous transaction of `tx`'s call group.
+    pub(crate) fn previous_call(&self, tx: usize) -> Option<usize> {
+        self.previous_call.get(tx).copied().filter(|i| *i != NONE).map(|i| i as usize)
+    }
+
+    /// The next transaction of `tx`'s call group.
+    pub(crate) fn next_call(&self, tx: usize) -> Option<usize> {
+        self.next_call.get(tx).copied().filter(|i| *i != NONE).map(|i| i as usize)
     }
 
     /// How many transactions follow an earlier one of their sender, or an earlier bare call to
@@ -212,6 +256,12 @@ mod tests {
         ]);
         assert_eq!(followed(&p, 5), [None, None, Some(0), Some(2), None], "other tokens apart");
         assert_eq!(p.sender_or_bare_followers(), 0, "not the policy's followers");
+        // Call groups: token 50's transfers, its transferFrom, token 60's transfer.
+        let groups: Vec<_> = (0..5).map(|j| p.call_group(j)).collect();
+        assert_eq!(groups, [Some(0), Some(0), Some(0), Some(3), Some(4)]);
+        assert_eq!((p.previous_call(0), p.next_call(0)), (None, Some(1)));
+        assert_eq!((p.previous_call(2), p.next_call(2)), (Some(1), None));
+        assert_eq!((p.previous_call(3), p.next_call(3)), (None, None));
     }
 
     #[test]

@@ -17,7 +17,9 @@
 //!   (`next_exec`), executes it against the multi-version memory and publishes its writes.
 //!   Executions are *optimistic*: what they read from uncommitted transactions may change.
 //! - A transaction predicted to follow an earlier one ([`super::predict`]: same sender, same
-//!   ERC-20 holder, ...) that has not finished executing is set aside (`DEFERRED`) instead of
+//!   ERC-20 holder, ..., or the previous call of the same contract and selector once such calls
+//!   kept failing validation on each other: `learn`) that has not finished executing is set
+//!   aside (`DEFERRED`) instead of
 //!   executed on values about to change. Whoever finishes the transaction it follows claims it
 //!   and executes it next, so a chain runs on one worker while the others go on; the committer
 //!   claims and runs it itself if it gets there first.
@@ -27,6 +29,10 @@
 //!   them; if a value differs it re-executes `j` on the spot, and that incarnation is final by
 //!   construction. Then it applies the block-level rules in order (gas and blob gas left in the
 //!   block; an invalid transaction's writes are retracted) and records the outcome.
+//!
+//! - While validation failures are frequent (the throttle, [`ConflictRate`]), nobody speculates:
+//!   the committer runs windows of transactions in order on the sequential engine
+//!   ([`super::in_order`]) and publishes each window's net writes.
 //!
 //! # Invariants
 //! - A transaction is executed speculatively at most once; any further incarnation runs inside
@@ -122,11 +128,16 @@ struct CommitState {
     dependencies: Vec<Vec<TxIdx>>,
     /// Recent validation failures, driving the throttle.
     conflicts: ConflictRate,
+    /// Per call group: validation failures and commits through the speculative path, for
+    /// [`Scheduler::learn`] (empty until a failure).
+    call_failures: Vec<(u32, u32)>,
 }
 
 /// An exponential moving average of validation failures at the commit frontier, and the
-/// throttle it drives. Above [`ConflictRate::THROTTLE_ABOVE`] speculation stops: workers would
-/// mostly compute results that fail validation (every transaction touching one hot slot, say),
+/// throttle it drives. Above [`ConflictRate::THROTTLE_ABOVE`] (or when most commits are calls
+/// chained behind the previous call of a hot group, [`ConflictRate::CHAINED_ABOVE`])
+/// speculation stops: workers would mostly compute results that fail validation, or wait for
+/// each other (every transaction touching one hot slot, say),
 /// so the committer runs a *window* of the next transactions in order on the sequential engine
 /// ([`super::in_order`]). Then speculation resumes and the rate is measured again. A window
 /// that starts within [`ConflictRate::REENGAGED_WITHIN`] commits of the previous one's end is
@@ -135,6 +146,8 @@ struct CommitState {
 #[derive(Debug, Default)]
 struct ConflictRate {
     average: f32,
+    /// A slower moving average of commits chained behind the previous call of a hot group.
+    chained: f32,
     /// Transactions left in the current window; the throttle is on while non-zero.
     throttled_left: usize,
     /// The length of the last window (0: none yet).
@@ -148,12 +161,17 @@ struct ConflictRate {
 
 impl ConflictRate {
     const THROTTLE_ABOVE: f32 = 0.5;
+    /// The share of chained calls (a slower average: a block where a third of the
+    /// transactions are chained still runs the rest side by side) above which the throttle
+    /// comes on.
+    const CHAINED_ABOVE: f32 = 0.75;
     const FIRST_WINDOW: usize = 128;
     const MAX_WINDOW: usize = 4096;
     const REENGAGED_WITHIN: usize = 32;
 
-    /// Records the validation of a transaction that committed through the speculative path.
-    fn record(&mut self, failed: bool, throttled: &AtomicBool) {
+    /// Records the validation of a transaction that committed through the speculative path,
+    /// and whether it was chained behind the previous call of a hot group.
+    fn record(&mut self, failed: bool, chained: bool, throttled: &AtomicBool) {
         if self.throttled_left > 0 {
             // Executed before the throttle came on: it counts against the window.
             self.ran_in_window(1, throttled);
@@ -161,9 +179,10 @@ impl ConflictRate {
         }
         self.since_window += 1;
         self.average = self.average * 0.875 + if failed { 0.125 } else { 0.0 };
+        self.chained = self.chained * (63.0 / 64.0) + if chained { 1.0 / 64.0 } else { 0.0 };
         if let Some(every) = self.forced_every.filter(|every| self.since_window >= *every) {
             self.engage(every, throttled);
-        } else if self.average > Self::THROTTLE_ABOVE {
+        } else if self.average > Self::THROTTLE_ABOVE || self.chained > Self::CHAINED_ABOVE {
             let window = if self.window > 0 && self.since_window <= Self::REENGAGED_WITHIN {
                 (self.window * 2).min(Self::MAX_WINDOW)
             } else {
@@ -224,6 +243,10 @@ pub(crate) struct Scheduler {
     fatal: Mutex<Option<ExecutionError>>,
     slots: Box<[TxSlot]>,
     predictions: Predictions,
+    /// Per call group (indexed by its name, see [`Predictions::call_group`]): whether its calls
+    /// keep failing validation, so that each waits for the previous one. Set by the committer
+    /// ([`Self::learn`]), never cleared within the block.
+    hot_calls: Box<[AtomicBool]>,
     commit: CachePadded<Mutex<CommitState>>,
 }
 
@@ -247,12 +270,14 @@ impl Scheduler {
                 .map(|_| TxSlot { status: AtomicU8::new(PENDING), data: Mutex::default() })
                 .collect(),
             predictions,
+            hot_calls: (0..transactions).map(|_| AtomicBool::new(false)).collect(),
             commit: CachePadded::new(Mutex::new(CommitState {
                 next: 0,
                 gas: BlockGas::default(),
                 results: Vec::with_capacity(transactions),
                 dependencies: Vec::new(),
                 conflicts: ConflictRate { forced_every: in_order_every, ..Default::default() },
+                call_failures: Vec::new(),
             })),
         }
     }
@@ -368,7 +393,7 @@ impl Scheduler {
     /// Sets `index` (just taken from the counter) aside when the transaction it is predicted
     /// to follow has not executed yet. Returns whether it did; `false` means: execute it now.
     fn set_aside(&self, index: TxIdx) -> bool {
-        let Some(followed) = self.predictions.followed(index) else { return false };
+        let Some(followed) = self.predecessor(index) else { return false };
         let followed = &self.slots[followed].status;
         if followed.load(Ordering::SeqCst) >= EXECUTED {
             return false;
@@ -378,6 +403,59 @@ impl Scheduler {
         // followers before this one was: then claim it back (see the invariants).
         !(followed.load(Ordering::SeqCst) >= EXECUTED && self.claim(index))
     }
+
+    /// The transaction `index` waits for: the nearest of the one it is predicted to follow
+    /// and, when its call group has turned out hot, the group's previous call.
+    fn predecessor(&self, index: TxIdx) -> Option<TxIdx> {
+        self.predictions.followed(index).max(self.learned_predecessor(index))
+    }
+
+    /// The previous call of `index`'s group, when the group has turned out hot.
+    fn learned_predecessor(&self, index: TxIdx) -> Option<TxIdx> {
+        self.predictions
+            .call_group(index)
+            .filter(|group| self.hot_calls[*group].load(Ordering::SeqCst))
+            .and_then(|_| self.predictions.previous_call(index))
+    }
+
+    /// The transactions that may wait for `index` (see [`Self::predecessor`]).
+    fn successors(&self, index: TxIdx) -> impl Iterator<Item = TxIdx> + '_ {
+        let learned = self
+            .predictions
+            .call_group(index)
+            .filter(|group| self.hot_calls[*group].load(Ordering::SeqCst))
+            .and_then(|_| self.predictions.next_call(index));
+        self.predictions
+            .followers_of(index)
+            .chain(learned)
+            .filter(move |follower| self.predecessor(*follower) == Some(index))
+    }
+
+    /// Counts a commit of `index` through the speculative path, and whether its validation
+    /// failed on a write of the previous call of its group; a call group whose calls keep
+    /// failing so turns hot: from then on each of its calls waits for the previous one, as a
+    /// predicted follower does. "Keep failing": at least [`Self::HOT_AFTER`] such failures,
+    /// and one in [`Self::HOT_SHARE`] of the group's commits since the first. A counter's
+    /// increments run side by side fail so; a token's `transfer`s between distinct holders, or
+    /// a router's swaps on different pools, do not (they fail on other writes, if at all).
+    fn learn(&self, commit: &mut CommitState, index: TxIdx, failed: bool) {
+        let Some(group) = self.predictions.call_group(index) else { return };
+        if commit.call_failures.is_empty() {
+            if !failed {
+                return;
+            }
+            commit.call_failures = vec![(0, 0); self.slots.len()];
+        }
+        let (failures, commits) = &mut commit.call_failures[group];
+        *commits += 1;
+        *failures += u32::from(failed);
+        if failed && *failures >= Self::HOT_AFTER && *failures * Self::HOT_SHARE >= *commits {
+            self.hot_calls[group].store(true, Ordering::SeqCst);
+        }
+    }
+
+    const HOT_AFTER: u32 = 3;
+    const HOT_SHARE: u32 = 8;
 
     /// Takes a deferred transaction for execution; `true` for exactly one caller.
     fn claim(&self, index: TxIdx) -> bool {
@@ -407,7 +485,7 @@ impl Scheduler {
             slot.status.store(EXECUTED, Ordering::SeqCst);
             // Highest first onto the stack, so the lowest follower runs next.
             let start = follow.len();
-            follow.extend(self.predictions.followers_of(index).filter(|f| self.claim(*f)));
+            follow.extend(self.successors(index).filter(|f| self.claim(*f)));
             follow[start..].sort_unstable_by(|a, b| b.cmp(a));
         }
     }
@@ -499,7 +577,19 @@ impl Scheduler {
                         stats.validate_time += started.elapsed();
                         valid
                     };
-                    commit.conflicts.record(!valid, &self.throttled);
+                    // A call chained behind the previous one of its hot group would have
+                    // failed: when nearly every transaction is one, the block is a chain that
+                    // the in-order windows run best.
+                    let chained = self.learned_predecessor(j).is_some();
+                    commit.conflicts.record(!valid, chained, &self.throttled);
+                    if !inline {
+                        // Failed on a write of the previous call of its group?
+                        let on_previous_call = !valid
+                            && self.predictions.previous_call(j).is_some_and(|previous| {
+                                dependencies(&shared.mv, j, &data.reads).contains(&previous)
+                            });
+                        self.learn(commit, j, on_previous_call);
+                    }
                     if !valid {
                         stats.validation_failures += 1;
                         stats.reexecutions += 1;
@@ -618,5 +708,91 @@ mod tests {
         assert!(scheduler.set_aside(3));
         scheduler.slots[2].status.store(COMMITTED, Ordering::SeqCst);
         assert!(!scheduler.set_aside(3), "committed counts as executed");
+    }
+
+    /// A scheduler for calls of one contract and selector from distinct senders.
+    fn calls(n: u8) -> Scheduler {
+        let transactions = (0..n)
+            .map(|i| TxEnv {
+                caller: Address::repeat_byte(i + 1),
+                kind: TxKind::Call(Address::repeat_byte(0xcc)),
+                data: alloy_primitives::Bytes::from_static(&[1, 2, 3, 4]),
+                ..Default::default()
+            })
+            .collect::<Vec<_>>();
+        let block =
+            Block { context: BlockContext::new(SpecId::CANCUN, Default::default()), transactions };
+        Scheduler::new(n as usize, Predictions::of(&block), None)
+    }
+
+    #[test]
+    fn a_call_group_failing_on_its_previous_call_turns_hot_and_chains() {
+        let scheduler = calls(6);
+        assert_eq!(scheduler.predecessor(4), None, "calls are not predicted to follow");
+        let mut commit = scheduler.commit.lock();
+        scheduler.learn(&mut commit, 1, true);
+        scheduler.learn(&mut commit, 2, true);
+        assert_eq!(scheduler.predecessor(4), None, "two failures are not enough");
+        scheduler.learn(&mut commit, 3, true);
+        assert_eq!(scheduler.predecessor(4), Some(3), "hot: each call waits for the previous");
+        assert_eq!(scheduler.successors(3).collect::<Vec<_>>(), [4]);
+        assert_eq!(scheduler.predecessor(0), None, "the first call has none");
+    }
+
+    #[test]
+    fn rare_failures_do_not_chain_a_group() {
+        let scheduler = calls(40);
+        let mut commit = scheduler.commit.lock();
+        scheduler.learn(&mut commit, 1, true);
+        for j in 2..30 {
+            scheduler.learn(&mut commit, j, false);
+        }
+        scheduler.learn(&mut commit, 30, true);
+        scheduler.learn(&mut commit, 31, true);
+        assert_eq!(scheduler.predecessor(32), None, "3 failures in 31 commits");
+    }
+
+    #[test]
+    fn throttle_windows_double_while_conflicts_persist() {
+        let throttled = AtomicBool::new(false);
+        let mut rate = ConflictRate::default();
+        let mut fail_until_throttled = |rate: &mut ConflictRate| {
+            let mut commits = 0;
+            while !throttled.load(Ordering::Relaxed) {
+                rate.record(true, false, &throttled);
+                commits += 1;
+                assert!(commits < 100, "the throttle never came on");
+            }
+            commits
+        };
+        fail_until_throttled(&mut rate);
+        assert_eq!(rate.window_left(), ConflictRate::FIRST_WINDOW);
+        for window in [2, 4, 8, 16, 32, 32].map(|k| k * ConflictRate::FIRST_WINDOW) {
+            rate.ran_in_window(rate.window_left(), &throttled);
+            assert!(!throttled.load(Ordering::Relaxed));
+            assert!(fail_until_throttled(&mut rate) <= ConflictRate::REENGAGED_WITHIN);
+            assert_eq!(rate.window_left(), window.min(ConflictRate::MAX_WINDOW));
+        }
+        // Conflicts that come back only after a while start again from a short window.
+        rate.ran_in_window(rate.window_left(), &throttled);
+        for _ in 0..2 * ConflictRate::REENGAGED_WITHIN {
+            rate.record(false, false, &throttled);
+        }
+        fail_until_throttled(&mut rate);
+        assert_eq!(rate.window_left(), ConflictRate::FIRST_WINDOW);
+    }
+
+    #[test]
+    fn mostly_chained_commits_throttle_but_a_third_do_not() {
+        let throttled = AtomicBool::new(false);
+        let mut rate = ConflictRate::default();
+        for j in 0..3000 {
+            rate.record(false, j % 3 == 0, &throttled);
+        }
+        assert!(!throttled.load(Ordering::Relaxed), "a third chained");
+        for _ in 0..200 {
+            rate.record(false, true, &throttled);
+        }
+        assert!(throttled.load(Ordering::Relaxed), "all chained");
     }
 }
