@@ -531,28 +531,27 @@ impl Scheduler {
             let slot = &self.slots[j];
             let mut inline = false;
             if slot.status.load(Ordering::Acquire) != EXECUTED {
-                // Deferred, or throttled and nobody took it: run it here, final at once.
-                let deferred = self.claim(j);
-                if !deferred {
-                    if !self.throttled.load(Ordering::Relaxed) {
+                let throttled = self.throttled.load(Ordering::Relaxed);
+                if throttled && !shared.trace {
+                    // The rest of the window runs in order on the sequential engine, over as
+                    // many transactions from `j` on as nobody is running.
+                    let end = self.take_window(j, commit.conflicts.window_left());
+                    if end == j {
                         return Ok(false);
                     }
-                    // Throttled, and nobody has taken `j` or anything above it: the rest of the
-                    // window runs in order on the sequential engine (the dependency trace
-                    // needs every transaction's own reads: one at a time then).
-                    let window = if shared.trace { 1 } else { commit.conflicts.window_left() };
-                    let end = (j + window.max(1)).min(self.slots.len());
-                    if self
-                        .next_exec
-                        .compare_exchange(j, end, Ordering::AcqRel, Ordering::Relaxed)
-                        .is_err()
-                    {
-                        return Ok(false);
-                    }
-                    if !shared.trace {
-                        self.commit_window(commit, shared, j..end, stats)?;
-                        continue;
-                    }
+                    self.commit_window(commit, shared, j..end, stats)?;
+                    continue;
+                }
+                // Deferred, or (throttled while tracing: the dependency trace needs every
+                // transaction's own reads) nobody took it: run it here, final at once.
+                if !self.claim(j)
+                    && (!throttled
+                        || self
+                            .next_exec
+                            .compare_exchange(j, j + 1, Ordering::AcqRel, Ordering::Relaxed)
+                            .is_err())
+                {
+                    return Ok(false);
                 }
                 inline = true;
             }
@@ -625,6 +624,33 @@ impl Scheduler {
             commit.next += 1;
             self.frontier.store(commit.next, Ordering::Release);
         }
+    }
+
+    /// Takes transactions `j..` for an in-order window of at most `len`: those set aside
+    /// (claimed here) and those nobody has taken yet (taken from the counter), up to the first
+    /// one another worker runs or has executed. Returns the window's end (`j`: none).
+    fn take_window(&self, j: TxIdx, len: usize) -> TxIdx {
+        let limit = (j + len.max(1)).min(self.slots.len());
+        let mut end = j;
+        while end < limit {
+            let next = self.next_exec.load(Ordering::Acquire);
+            if end >= next {
+                match self.next_exec.compare_exchange(
+                    next,
+                    limit,
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => return limit,
+                    Err(_) => continue,
+                }
+            }
+            if !self.claim(end) {
+                break;
+            }
+            end += 1;
+        }
+        end
     }
 
     /// Runs `window` in order on the sequential engine ([`super::in_order`]) and commits it.
