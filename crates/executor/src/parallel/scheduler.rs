@@ -782,7 +782,7 @@ mod tests {
     fn throttle_windows_double_while_conflicts_persist() {
         let throttled = AtomicBool::new(false);
         let mut rate = ConflictRate::default();
-        let mut fail_until_throttled = |rate: &mut ConflictRate| {
+        let fail_until_throttled = |rate: &mut ConflictRate| {
             let mut commits = 0;
             while !throttled.load(Ordering::Relaxed) {
                 rate.record(true, false, &throttled);
