@@ -110,6 +110,8 @@ struct TxData {
     /// Every transaction below was committed when this incarnation started, so everything it
     /// read was final: validation has nothing to check (always so on one worker).
     reads_final: bool,
+    /// The transaction was set aside until the one it follows had executed.
+    waited: bool,
 }
 
 #[derive(Debug)]
@@ -134,8 +136,8 @@ struct CommitState {
 }
 
 /// An exponential moving average of validation failures at the commit frontier, and the
-/// throttle it drives. Above [`ConflictRate::THROTTLE_ABOVE`] (or when most commits are calls
-/// chained behind the previous call of a hot group, [`ConflictRate::CHAINED_ABOVE`])
+/// throttle it drives. Above [`ConflictRate::THROTTLE_ABOVE`] (or when most commits waited
+/// for the transaction they follow, [`ConflictRate::CHAINED_ABOVE`])
 /// speculation stops: workers would mostly compute results that fail validation, or wait for
 /// each other (every transaction touching one hot slot, say),
 /// so the committer runs a *window* of the next transactions in order on the sequential engine
@@ -146,7 +148,8 @@ struct CommitState {
 #[derive(Debug, Default)]
 struct ConflictRate {
     average: f32,
-    /// A slower moving average of commits chained behind the previous call of a hot group.
+    /// A slower moving average of commits that waited for the transaction they follow (a
+    /// predicted follower, or the next call of a hot group).
     chained: f32,
     /// Transactions left in the current window; the throttle is on while non-zero.
     throttled_left: usize,
@@ -161,7 +164,7 @@ struct ConflictRate {
 
 impl ConflictRate {
     const THROTTLE_ABOVE: f32 = 0.5;
-    /// The share of chained calls (a slower average: a block where a third of the
+    /// The share of chained commits (a slower average: a block where a third of the
     /// transactions are chained still runs the rest side by side) above which the throttle
     /// comes on.
     const CHAINED_ABOVE: f32 = 0.75;
@@ -170,7 +173,7 @@ impl ConflictRate {
     const REENGAGED_WITHIN: usize = 32;
 
     /// Records the validation of a transaction that committed through the speculative path,
-    /// and whether it was chained behind the previous call of a hot group.
+    /// and whether it waited for the transaction it follows.
     fn record(&mut self, failed: bool, chained: bool, throttled: &AtomicBool) {
         if self.throttled_left > 0 {
             // Executed before the throttle came on: it counts against the window.
@@ -476,10 +479,13 @@ impl Scheduler {
         follow: &mut Vec<TxIdx>,
         stats: &mut WorkerStats,
     ) {
+        let taken = index;
         follow.push(index);
         while let Some(index) = follow.pop() {
             let slot = &self.slots[index];
             let mut data = slot.data.lock();
+            // Every other one was set aside until the transaction it follows had executed.
+            data.waited = index != taken;
             self.run_incarnation(index, &mut data, shared, evm, writes, stats);
             drop(data);
             slot.status.store(EXECUTED, Ordering::SeqCst);
@@ -530,6 +536,7 @@ impl Scheduler {
             }
             let slot = &self.slots[j];
             let mut inline = false;
+            let mut waited = false;
             if slot.status.load(Ordering::Acquire) != EXECUTED {
                 let throttled = self.throttled.load(Ordering::Relaxed);
                 if throttled && !shared.trace {
@@ -544,7 +551,8 @@ impl Scheduler {
                 }
                 // Deferred, or (throttled while tracing: the dependency trace needs every
                 // transaction's own reads) nobody took it: run it here, final at once.
-                if !self.claim(j)
+                waited = self.claim(j);
+                if !waited
                     && (!throttled
                         || self
                             .next_exec
@@ -558,6 +566,7 @@ impl Scheduler {
             let tx = &shared.block.transactions[j];
             let mut data = slot.data.lock();
             if inline {
+                data.waited = waited;
                 self.run_incarnation(j, &mut data, shared, evm, writes, stats);
             }
             let result = match commit.gas.check(context, tx) {
@@ -576,11 +585,11 @@ impl Scheduler {
                         stats.validate_time += started.elapsed();
                         valid
                     };
-                    // A call chained behind the previous one of its hot group would have
-                    // failed: when nearly every transaction is one, the block is a chain that
+                    // A transaction that waited for the one it follows (a predicted follower,
+                    // or a call behind the previous one of its hot group) ran after it, not
+                    // beside it: when nearly every transaction waits, the block is a chain that
                     // the in-order windows run best.
-                    let chained = self.learned_predecessor(j).is_some();
-                    commit.conflicts.record(!valid, chained, &self.throttled);
+                    commit.conflicts.record(!valid, data.waited, &self.throttled);
                     if !inline {
                         // Failed on a write of the previous call of its group?
                         let on_previous_call = !valid
