@@ -18,10 +18,22 @@ unpack() {
   zstd -dc --long=27 "$archive" | tar -x -C "$dest"
   touch "$marker"
 }
+# In parallel, except archives that unpack into the same folders (tar racing tar on a shared
+# parent directory fails): those go one after the other. A failure fails the script.
+pids=()
 unpack "$fixtures/ethereum-tests/legacy/GeneralStateTests-v13.3-multifork.tar.zst" "$out/v13.3" &
-unpack "$fixtures/eest/state_tests.tar.zst" "$out/eest" &
-unpack "$fixtures/eest/state_tests_static.tar.zst" "$out/eest" &
-unpack "$fixtures/eest/blockchain_tests.tar.zst" "$out/eest" &
-unpack "$fixtures/eest/blockchain_tests_static.tar.zst" "$out/eest" &
-wait
+pids+=($!)
+{
+  unpack "$fixtures/eest/state_tests.tar.zst" "$out/eest"
+  unpack "$fixtures/eest/state_tests_static.tar.zst" "$out/eest"
+} &
+pids+=($!)
+{
+  unpack "$fixtures/eest/blockchain_tests.tar.zst" "$out/eest"
+  unpack "$fixtures/eest/blockchain_tests_static.tar.zst" "$out/eest"
+} &
+pids+=($!)
+for pid in "${pids[@]}"; do
+  wait "$pid"
+done
 echo "$out"
