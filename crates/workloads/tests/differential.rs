@@ -8,10 +8,12 @@
 //! LANES_DIFF_BLOCKS=1 cargo test --release -p lanes-workloads --test differential` (the parallel
 //! engine's interleavings vary from run to run, so a race may need several runs to show again).
 
-use lanes_executor::{execute, revm::primitives::hardfork::SpecId, Engine, TxStatus};
+use lanes_executor::{
+    execute, execute_with, revm::primitives::hardfork::SpecId, Engine, ExecuteOptions, TxStatus,
+};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::{collections::BTreeMap, panic::AssertUnwindSafe};
+use std::{collections::BTreeMap, num::NonZeroUsize, panic::AssertUnwindSafe};
 
 const DEFAULT_SEED: u64 = 0x1a4e_5d1f;
 const DEFAULT_BLOCKS: u64 = 2_000;
@@ -45,10 +47,19 @@ struct Tally {
 fn check_block(seed: u64, tally: &mut Tally) -> Result<(), String> {
     let (size, threads) = block_shape(seed);
     let workload = lanes_workloads::mixed(size, seed);
-    let what = format!("seed {seed} ({}, {threads} threads)", workload.name);
+    // A third of the blocks also force the in-order windows of the parallel engine's throttle,
+    // every 1-4 transactions (invalid transactions and block gas included).
+    let in_order_every =
+        NonZeroUsize::new(if seed.is_multiple_of(3) { 1 + (seed / 3 % 4) as usize } else { 0 });
+    let what = format!(
+        "seed {seed} ({}, {threads} threads, in-order windows every {in_order_every:?})",
+        workload.name
+    );
     let run = std::panic::catch_unwind(AssertUnwindSafe(|| {
         let sequential = execute(Engine::Sequential, &workload.block, &workload.state);
-        let parallel = execute(Engine::Parallel { threads }, &workload.block, &workload.state);
+        let options = ExecuteOptions { in_order_every, trace: false };
+        let parallel =
+            execute_with(Engine::Parallel { threads }, &workload.block, &workload.state, options);
         (sequential, parallel)
     }));
     let Ok((sequential, parallel)) = run else {
