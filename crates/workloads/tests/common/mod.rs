@@ -37,8 +37,11 @@ pub fn run_all_engines(workload: &Workload) -> BlockOutput {
             workload.name,
             parallel.first_difference(&sequential).unwrap_or_default()
         );
+        // One worker always reaches a forced window (more may commit the rest of the block
+        // first: it was already executed when the window came on).
         assert!(
             in_order_every.is_none()
+                || threads > 1
                 || workload.block.transactions.len() < 2
                 || parallel.stats.in_order > 0,
             "{}: {run}: no transaction ran in an in-order window",
