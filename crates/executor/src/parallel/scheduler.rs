@@ -136,12 +136,11 @@ struct CommitState {
 }
 
 /// An exponential moving average of validation failures at the commit frontier, and the
-/// throttle it drives. Above [`ConflictRate::THROTTLE_ABOVE`] (or when most commits waited
-/// for the transaction they follow, [`ConflictRate::CHAINED_ABOVE`])
-/// speculation stops: workers would mostly compute results that fail validation, or wait for
-/// each other (every transaction touching one hot slot, say),
-/// so the committer runs a *window* of the next transactions in order on the sequential engine
-/// ([`super::in_order`]). Then speculation resumes and the rate is measured again. A window
+/// throttle it drives. Above [`ConflictRate::THROTTLE_ABOVE`] (or when most commits waited for
+/// the transaction they follow, [`ConflictRate::CHAINED_ABOVE`]) speculation stops: workers
+/// would mostly compute results that fail validation, or wait for each other (every
+/// transaction touching one hot slot, say), so the committer runs a *window* of the next
+/// transactions in order on the sequential engine ([`super::in_order`]). Then speculation resumes and the rate is measured again. A window
 /// that starts within [`ConflictRate::REENGAGED_WITHIN`] commits of the previous one's end is
 /// twice as long, up to [`ConflictRate::MAX_WINDOW`]: conflicts that persist end up running
 /// nearly all in order, a burst of them costs one short window.
