@@ -45,7 +45,8 @@
 //! | multi-version memory | `parallel/mv_memory.rs` |
 //! | per-transaction database and read sets | `parallel/tx_db.rs` |
 //! | revm hooks, fee deferral, write sets | `parallel/vm.rs` |
-//! | scheduler and commit | `parallel/scheduler.rs` |
+//! | scheduler and commit, the throttle, learned chains | `parallel/scheduler.rs` |
+//! | in-order windows on the sequential engine's loop | `parallel/in_order.rs` |
 //! | parallel finalisation of the state changes | `parallel/finalize.rs` |
 //! | the adaptive policy | [`policy`] |
 
