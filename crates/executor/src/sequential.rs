@@ -274,30 +274,31 @@ pub(crate) fn execute_in_order<'a, S: StateSource + ?Sized>(
     );
     for (index, tx) in block.transactions[range.clone()].iter().enumerate() {
         let index = range.start + index;
-        let tx_started = totals.tx_times.is_some().then(Instant::now);
-        if let Err(invalid) = totals.gas.check(&block.context, tx) {
-            totals.results.push(Err(invalid));
-            if let (Some(times), Some(t)) = (totals.tx_times.as_deref_mut(), tx_started) {
-                times.push(t.elapsed());
+        let started = totals.tx_times.is_some().then(Instant::now);
+        let result = match totals.gas.check(&block.context, tx) {
+            Err(invalid) => Err(invalid),
+            Ok(()) => {
+                *totals.executions += 1;
+                evm.0.ctx.tx = tx;
+                let outcome =
+                    catch_unwind(AssertUnwindSafe(|| SeqHandler::default().run(&mut evm)))
+                        .map_err(|payload| ExecutionError::Panic {
+                            tx: index,
+                            message: panic_message(&payload),
+                        })?;
+                let state = evm.0.finalize();
+                match outcome {
+                    Ok(result) => {
+                        evm.0.ctx.journaled_state.database.commit(state);
+                        Ok(totals.gas.add(tx, result))
+                    }
+                    Err(error) => Err(classify_error(index, error)?),
+                }
             }
-            continue;
-        }
-        *totals.executions += 1;
-        evm.0.ctx.tx = tx;
-        let outcome =
-            catch_unwind(AssertUnwindSafe(|| SeqHandler::default().run(&mut evm))).map_err(
-                |payload| ExecutionError::Panic { tx: index, message: panic_message(&payload) },
-            )?;
-        let state = evm.0.finalize();
-        match outcome {
-            Ok(result) => {
-                evm.0.ctx.journaled_state.database.commit(state);
-                totals.results.push(Ok(totals.gas.add(tx, result)));
-            }
-            Err(error) => totals.results.push(Err(classify_error(index, error)?)),
-        }
-        if let (Some(times), Some(t)) = (totals.tx_times.as_deref_mut(), tx_started) {
-            times.push(t.elapsed());
+        };
+        totals.results.push(result);
+        if let (Some(times), Some(started)) = (totals.tx_times.as_deref_mut(), started) {
+            times.push(started.elapsed());
         }
     }
     Ok(evm.0.ctx.journaled_state.database)
