@@ -5,11 +5,13 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use lanes_bench::workloads::BUILT_INS;
 use lanes_executor::{execute, Engine};
 
-/// The allocator `lanes bench` runs with (mimalloc; see `lanes_bench::memory` for why).
+/// The allocator `lanes bench` runs with (mimalloc, freed pages kept; see `lanes_bench::memory`
+/// for why).
 #[global_allocator]
 static ALLOCATOR: lanes_bench::memory::CountingAllocator = lanes_bench::memory::CountingAllocator;
 
 fn engines(c: &mut Criterion) {
+    lanes_bench::memory::keep_freed_pages();
     let mut group = c.benchmark_group("engines");
     group.sample_size(10);
     for built_in in BUILT_INS {

@@ -17,7 +17,7 @@ mod statetest;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
-/// mimalloc (see `lanes_bench::memory` for why), counting heap bytes while `lanes bench
+/// mimalloc (see `lanes_bench::memory` for why; `main` keeps its freed pages), counting heap bytes while `lanes bench
 /// --memory` measures a run.
 #[global_allocator]
 static ALLOCATOR: lanes_bench::memory::CountingAllocator = lanes_bench::memory::CountingAllocator;
@@ -43,6 +43,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Each block's memory is reused by the next instead of being zeroed again by the kernel.
+    lanes_bench::memory::keep_freed_pages();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

@@ -131,6 +131,27 @@ pub(crate) fn apply_credits_in_order(
     value
 }
 
+/// How many of `versions` (sorted by transaction) are below `tx`. Searched from the newest
+/// end, galloping: nearly every lookup is of a transaction at or near the end (the one being
+/// published or committed, or the start of a fold), and an account credited by every
+/// transaction (the beneficiary) holds one version per transaction, megabytes that a plain
+/// binary search would probe at cold midpoints on every insert and commit.
+fn versions_below<T>(versions: &[(TxIdx, T)], tx: TxIdx) -> usize {
+    // Every version at or after `end` is at or above `tx`.
+    let mut end = versions.len();
+    let mut step = 1;
+    while end > 0 && versions[end - 1].0 >= tx {
+        let probe = end.saturating_sub(step);
+        if versions[probe].0 < tx {
+            // The split is after `probe` and at or before `end - 1`.
+            return probe + 1 + versions[probe + 1..end].partition_point(|(i, _)| *i < tx);
+        }
+        end = probe;
+        step *= 2;
+    }
+    end
+}
+
 /// The versions of one location: `(transaction, value)` sorted by transaction. Most locations
 /// have one writer, so the first version lives inline.
 #[derive(Clone, Debug)]
@@ -143,10 +164,14 @@ impl<T> Default for Versions<T> {
 }
 
 impl<T> Versions<T> {
+    /// How many versions are below `tx` ([`versions_below`]).
+    fn split(&self, tx: TxIdx) -> usize {
+        versions_below(&self.0, tx)
+    }
+
     /// The versions written below `tx`, oldest first.
     fn below(&self, tx: TxIdx) -> &[(TxIdx, T)] {
-        let end = self.0.partition_point(|(index, _)| *index < tx);
-        &self.0[..end]
+        &self.0[..self.split(tx)]
     }
 
     /// The newest version below `tx`.
@@ -154,9 +179,18 @@ impl<T> Versions<T> {
         self.below(tx).last()
     }
 
+    /// Where the version of `tx` is, if there is one.
+    fn position(&self, tx: TxIdx) -> Result<usize, usize> {
+        let at = self.split(tx);
+        match self.0.get(at) {
+            Some((index, _)) if *index == tx => Ok(at),
+            _ => Err(at),
+        }
+    }
+
     /// Inserts or replaces the version of `tx`.
     fn insert(&mut self, tx: TxIdx, value: T) {
-        match self.0.binary_search_by_key(&tx, |(index, _)| *index) {
+        match self.position(tx) {
             Ok(at) => self.0[at].1 = value,
             Err(at) => self.0.insert(at, (tx, value)),
         }
@@ -164,14 +198,14 @@ impl<T> Versions<T> {
 
     /// Removes the version of `tx`, if any.
     fn remove(&mut self, tx: TxIdx) {
-        if let Ok(at) = self.0.binary_search_by_key(&tx, |(index, _)| *index) {
+        if let Ok(at) = self.position(tx) {
             self.0.remove(at);
         }
     }
 
     /// The version of `tx`, if any.
     fn get(&self, tx: TxIdx) -> Option<&T> {
-        self.0.binary_search_by_key(&tx, |(index, _)| *index).ok().map(|at| &self.0[at].1)
+        self.position(tx).ok().map(|at| &self.0[at].1)
     }
 
     fn is_empty(&self) -> bool {
@@ -387,7 +421,7 @@ impl MvMemory {
     ) -> (Option<AccountInfo>, usize) {
         let below = versions.writes.below(tx);
         let first = match from {
-            Bound::Excluded(start) => below.partition_point(|(index, _)| *index <= start),
+            Bound::Excluded(start) => versions_below(below, start + 1),
             _ => 0,
         };
         // Everything after the fold's start is a credit (the start is the last absolute write
@@ -813,6 +847,21 @@ mod tests {
 
     fn base(value: Option<AccountInfo>) -> impl FnOnce() -> Result<Option<AccountInfo>, ()> {
         move || Ok(value)
+    }
+
+    #[test]
+    fn galloping_search_agrees_with_binary_search() {
+        for len in 0..40 {
+            // Indices 0, 3, 6, ...: every `tx` below, at and between them, and past the end.
+            let versions: Vec<(TxIdx, ())> = (0..len).map(|i| (i * 3, ())).collect();
+            for tx in 0..len * 3 + 2 {
+                assert_eq!(
+                    versions_below(&versions, tx),
+                    versions.partition_point(|(i, _)| *i < tx),
+                    "{len} versions, tx {tx}"
+                );
+            }
+        }
     }
 
     #[test]
