@@ -37,8 +37,10 @@ struct Row {
 pub(crate) struct Finalizer {
     next_account_shard: AtomicUsize,
     next_slot_shard: AtomicUsize,
-    rows: Mutex<Vec<Row>>,
-    slots: Mutex<Vec<(Address, U256, U256)>>,
+    /// One run of rows sorted by address per worker.
+    rows: Mutex<Vec<Vec<Row>>>,
+    /// One run of changed slots sorted by address and slot per worker.
+    slots: Mutex<Vec<Vec<(Address, U256, U256)>>>,
     error: Mutex<Option<DbError>>,
 }
 
@@ -68,6 +70,7 @@ impl Finalizer {
             }
             finals.clear();
             mv.final_accounts(shard, &mut finals);
+            rows.reserve(finals.len());
             for account in finals.drain(..) {
                 let pre = match account.base {
                     Some(base) => base,
@@ -91,7 +94,7 @@ impl Finalizer {
         }
         // Sorted here, in parallel: the merge below then only interleaves one run per worker.
         rows.sort_unstable_by_key(|row| row.address);
-        self.rows.lock().append(&mut rows);
+        self.rows.lock().push(rows);
 
         let mut written = Vec::new();
         let mut kept = Vec::new();
@@ -102,6 +105,7 @@ impl Finalizer {
             }
             written.clear();
             mv.final_slots(shard, &mut written);
+            kept.reserve(written.len());
             for (address, slot, value) in written.drain(..) {
                 let wiped = mv.wiped_below(address, usize::MAX);
                 let before = if wiped {
@@ -115,7 +119,7 @@ impl Finalizer {
             }
         }
         kept.sort_unstable_by_key(|(address, slot, _)| (*address, *slot));
-        self.slots.lock().append(&mut kept);
+        self.slots.lock().push(kept);
         Ok(())
     }
 
@@ -127,14 +131,12 @@ impl Finalizer {
         if let Some(error) = self.error.into_inner() {
             return Err(error);
         }
-        let mut rows = self.rows.into_inner();
-        let mut slots = self.slots.into_inner();
-        // One sorted run per worker: the stable sort finds the runs and only merges them.
-        rows.sort_by_key(|row| row.address);
-        slots.sort_by_key(|(address, slot, _)| (*address, *slot));
-        let mut out: Vec<(Address, AccountChange)> = Vec::with_capacity(rows.len());
-        let mut slots = slots.into_iter().peekable();
-        let mut rows = rows.into_iter().peekable();
+        let rows = self.rows.into_inner();
+        let mut out: Vec<(Address, AccountChange)> =
+            Vec::with_capacity(rows.iter().map(Vec::len).sum());
+        let mut slots =
+            Merged::new(self.slots.into_inner(), |(address, slot, _)| (*address, *slot));
+        let mut rows = Merged::new(rows, |row| row.address);
         loop {
             // The next address: the smaller of the next row's and the next slot's.
             let address = match (rows.peek(), slots.peek()) {
@@ -175,5 +177,46 @@ impl Finalizer {
             out.push((address, change));
         }
         Ok(StateChanges { accounts: out.into_iter().collect() })
+    }
+}
+
+/// The merge of a few sorted runs (one per worker) into one sorted sequence.
+struct Merged<T, K, F> {
+    runs: Vec<std::iter::Peekable<std::vec::IntoIter<T>>>,
+    key: F,
+    _key: std::marker::PhantomData<K>,
+}
+
+impl<T, K: Ord, F: Fn(&T) -> K> Merged<T, K, F> {
+    fn new(runs: Vec<Vec<T>>, key: F) -> Self {
+        Self {
+            runs: runs.into_iter().map(|run| run.into_iter().peekable()).collect(),
+            key,
+            _key: std::marker::PhantomData,
+        }
+    }
+
+    /// The run whose next item is the smallest (runs are few: a linear scan).
+    fn smallest(&mut self) -> Option<usize> {
+        let mut best: Option<(usize, K)> = None;
+        for (index, run) in self.runs.iter_mut().enumerate() {
+            if let Some(item) = run.peek() {
+                let key = (self.key)(item);
+                if best.as_ref().is_none_or(|(_, smallest)| key < *smallest) {
+                    best = Some((index, key));
+                }
+            }
+        }
+        best.map(|(index, _)| index)
+    }
+
+    fn peek(&mut self) -> Option<&T> {
+        let index = self.smallest()?;
+        self.runs[index].peek()
+    }
+
+    fn next_if(&mut self, accept: impl FnOnce(&T) -> bool) -> Option<T> {
+        let index = self.smallest()?;
+        self.runs[index].next_if(accept)
     }
 }

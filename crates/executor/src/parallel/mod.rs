@@ -100,11 +100,13 @@ pub(crate) fn execute_parallel_predicted<S: StateSource + ?Sized>(
         source,
         mv: {
             let (accounts, slots) = block.expected_writes();
-            MvMemory::with_capacity(
+            let mv = MvMemory::with_capacity(
                 block.context.spec.is_enabled_in(SpecId::SPURIOUS_DRAGON),
                 accounts,
                 slots,
-            )
+            );
+            mv.reserve_versions(block.context.header.beneficiary, block.transactions.len());
+            mv
         },
         trace: options.trace,
         cfg: cfg_env(&block.context),
