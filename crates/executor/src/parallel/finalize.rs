@@ -3,9 +3,9 @@
 //!
 //! Each account's final value is already known (the committer folds every committed write,
 //! see [`MvMemory::commit`]); what remains is comparing final values with the pre-block
-//! state and putting the result in address order. Workers take shards from a counter, compare
-//! and sort their rows in parallel ([`Finalizer::work`]); the caller then merges the workers'
-//! sorted runs ([`Finalizer::finish`]).
+//! state and putting the result in address order. Workers take shards from a counter, compare,
+//! build each account's change and sort them in parallel ([`Finalizer::work`]); the caller then
+//! merges the workers' sorted runs and attaches the changed slots ([`Finalizer::finish`]).
 
 use super::{
     mv_memory::{FinalAccount, FinalValue, MvMemory},
@@ -16,20 +16,17 @@ use alloy_primitives::{Address, U256};
 use lanes_state::{changes::AccountState, AccountChange, StateChanges, StateSource};
 use parking_lot::Mutex;
 use revm::state::AccountInfo;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// One account after the block, compared with before.
+/// One account after the block: its change, built by the worker that finalised its shard.
 #[derive(Debug)]
 struct Row {
     address: Address,
-    /// The final value.
-    info: Option<AccountInfo>,
-    /// Whether the final value differs from the pre-block value.
-    changed: bool,
-    /// Whether storage the account had before the block was wiped.
-    cleared: bool,
-    /// Whether the code hash changed (the code goes into the changes).
-    new_code: bool,
+    /// The change, storage still empty (the merge attaches the slots).
+    change: AccountChange,
+    /// The account itself is as before the block: the change only goes in if storage changed.
+    unchanged: bool,
 }
 
 /// The shared state of one block's finalisation.
@@ -37,6 +34,8 @@ struct Row {
 pub(crate) struct Finalizer {
     next_account_shard: AtomicUsize,
     next_slot_shard: AtomicUsize,
+    /// Rows and slots each worker should expect (sizes its runs up front).
+    expected: (usize, usize),
     /// One run of rows sorted by address per worker.
     rows: Mutex<Vec<Vec<Row>>>,
     /// One run of changed slots sorted by address and slot per worker.
@@ -49,6 +48,12 @@ fn view(info: &Option<AccountInfo>) -> Option<AccountState> {
 }
 
 impl Finalizer {
+    /// A finaliser whose workers each expect about `accounts` changed accounts and `slots`
+    /// changed slots.
+    pub(crate) fn new(accounts: usize, slots: usize) -> Self {
+        Self { expected: (accounts, slots), ..Self::default() }
+    }
+
     /// Takes shards until none is left: compares their final values with the pre-block state.
     pub(crate) fn work<S: StateSource + ?Sized>(&self, mv: &MvMemory, source: &S) {
         if let Err(error) = self.work_inner(mv, source) {
@@ -62,7 +67,7 @@ impl Finalizer {
         source: &S,
     ) -> Result<(), DbError> {
         let mut finals: Vec<FinalAccount> = Vec::new();
-        let mut rows = Vec::new();
+        let mut rows = Vec::with_capacity(self.expected.0);
         loop {
             let shard = self.next_account_shard.fetch_add(1, Ordering::Relaxed);
             if shard >= MvMemory::SHARDS {
@@ -70,7 +75,6 @@ impl Finalizer {
             }
             finals.clear();
             mv.final_accounts(shard, &mut finals);
-            rows.reserve(finals.len());
             for account in finals.drain(..) {
                 let pre = match account.base {
                     Some(base) => base,
@@ -83,21 +87,31 @@ impl Finalizer {
                 let cleared = account.last_wipe.is_some()
                     && source.has_storage(account.address).map_err(DbError::Source)?;
                 let (before, after) = (view(&pre), view(&info));
+                let new_code = before.map(|b| b.code_hash) != after.map(|a| a.code_hash);
                 rows.push(Row {
                     address: account.address,
-                    changed: before != after,
-                    cleared,
-                    new_code: before.map(|b| b.code_hash) != after.map(|a| a.code_hash),
-                    info,
+                    unchanged: before == after && !cleared,
+                    change: AccountChange {
+                        info: after,
+                        code: info
+                            .filter(|_| new_code)
+                            .and_then(|info| info.code)
+                            .filter(|code| !code.is_empty()),
+                        storage_cleared: cleared,
+                        storage: BTreeMap::new(),
+                    },
                 });
             }
         }
-        // Sorted here, in parallel: the merge below then only interleaves one run per worker.
+        // Built and sorted here, in parallel: the merge below only interleaves one run per
+        // worker and attaches the slots.
+        // (Sorting the rows themselves: sorting keys and gathering the rows in their order was
+        // slower, its reads of the rows at random.)
         rows.sort_unstable_by_key(|row| row.address);
         self.rows.lock().push(rows);
 
         let mut written = Vec::new();
-        let mut kept = Vec::new();
+        let mut kept = Vec::with_capacity(self.expected.1);
         loop {
             let shard = self.next_slot_shard.fetch_add(1, Ordering::Relaxed);
             if shard >= MvMemory::SHARDS {
@@ -105,7 +119,6 @@ impl Finalizer {
             }
             written.clear();
             mv.final_slots(shard, &mut written);
-            kept.reserve(written.len());
             for (address, slot, value) in written.drain(..) {
                 let wiped = mv.wiped_below(address, usize::MAX);
                 let before = if wiped {
@@ -141,31 +154,17 @@ impl Finalizer {
             // The next address: the smaller of the next row's and the next slot's.
             let address = match (rows.peek(), slots.peek()) {
                 (None, None) => break,
-                (Some(row), None) => row.address,
-                (None, Some((address, _, _))) => *address,
-                (Some(row), Some((address, _, _))) => row.address.min(*address),
+                (Some(Row { address, .. }), None) | (None, Some((address, _, _))) => *address,
+                (Some(row), Some((slot, _, _))) => row.address.min(*slot),
             };
-            let row = rows.next_if(|row| row.address == address);
-            let mut storage = std::collections::BTreeMap::new();
-            while let Some((_, slot, value)) = slots.next_if(|(a, _, _)| *a == address) {
+            let row = rows.next_if(|row| row.address == address).map(|(_, row)| row);
+            let mut storage = BTreeMap::new();
+            while let Some((_, (_, slot, value))) = slots.next_if(|(a, _, _)| *a == address) {
                 storage.insert(slot, value);
             }
             let change = match row {
-                Some(row) => {
-                    if !row.changed && !row.cleared && storage.is_empty() {
-                        continue;
-                    }
-                    AccountChange {
-                        info: view(&row.info),
-                        code: row
-                            .info
-                            .filter(|_| row.new_code)
-                            .and_then(|info| info.code)
-                            .filter(|code| !code.is_empty()),
-                        storage_cleared: row.cleared,
-                        storage,
-                    }
-                }
+                Some(row) if row.unchanged && storage.is_empty() => continue,
+                Some(Row { change, .. }) => AccountChange { storage, ..change },
                 // Storage changed, the account itself was not written: it is as before.
                 None => AccountChange {
                     info: view(&source.account(address).map_err(DbError::Source)?),
@@ -215,8 +214,9 @@ impl<T, K: Ord, F: Fn(&T) -> K> Merged<T, K, F> {
         self.runs[index].peek()
     }
 
-    fn next_if(&mut self, accept: impl FnOnce(&T) -> bool) -> Option<T> {
+    /// The smallest next item, with the index of its run, if `accept` takes it.
+    fn next_if(&mut self, accept: impl FnOnce(&T) -> bool) -> Option<(usize, T)> {
         let index = self.smallest()?;
-        self.runs[index].next_if(accept)
+        self.runs[index].next_if(accept).map(|item| (index, item))
     }
 }

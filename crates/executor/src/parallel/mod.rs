@@ -117,7 +117,10 @@ pub(crate) fn execute_parallel_predicted<S: StateSource + ?Sized>(
         predictions,
         options.in_order_every.map(std::num::NonZeroUsize::get),
     );
-    let finalizer = Finalizer::default();
+    let finalizer = {
+        let (accounts, slots) = block.expected_writes();
+        Finalizer::new(accounts / threads + 1, slots / threads + 1)
+    };
     let work = || run_worker(&shared, &scheduler, &finalizer);
     let lease = if threads > 1 { helpers::Lease::take(threads - 1) } else { None };
     let workers: Vec<WorkerStats> = match lease {

@@ -771,6 +771,7 @@ impl MvMemory {
         accounts: &HashMap<Address, AccountVersions>,
         out: &mut Vec<FinalAccount>,
     ) {
+        out.reserve(accounts.len());
         for (address, versions) in accounts {
             if versions.writes.is_empty() && versions.wipes.is_empty() {
                 continue;
