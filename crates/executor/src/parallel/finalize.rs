@@ -34,8 +34,6 @@ struct Row {
 pub(crate) struct Finalizer {
     next_account_shard: AtomicUsize,
     next_slot_shard: AtomicUsize,
-    /// Rows and slots each worker should expect (sizes its runs up front).
-    expected: (usize, usize),
     /// One run of rows sorted by address per worker.
     rows: Mutex<Vec<Vec<Row>>>,
     /// One run of changed slots sorted by address and slot per worker.
@@ -48,12 +46,6 @@ fn view(info: &Option<AccountInfo>) -> Option<AccountState> {
 }
 
 impl Finalizer {
-    /// A finaliser whose workers each expect about `accounts` changed accounts and `slots`
-    /// changed slots.
-    pub(crate) fn new(accounts: usize, slots: usize) -> Self {
-        Self { expected: (accounts, slots), ..Self::default() }
-    }
-
     /// Takes shards until none is left: compares their final values with the pre-block state.
     pub(crate) fn work<S: StateSource + ?Sized>(&self, mv: &MvMemory, source: &S) {
         if let Err(error) = self.work_inner(mv, source) {
@@ -67,7 +59,9 @@ impl Finalizer {
         source: &S,
     ) -> Result<(), DbError> {
         let mut finals: Vec<FinalAccount> = Vec::new();
-        let mut rows = Vec::with_capacity(self.expected.0);
+        // Runs grow shard by shard, as the multi-version memory they replace is released:
+        // sized up front, they added to the block's peak heap.
+        let mut rows = Vec::new();
         loop {
             let shard = self.next_account_shard.fetch_add(1, Ordering::Relaxed);
             if shard >= MvMemory::SHARDS {
@@ -75,6 +69,7 @@ impl Finalizer {
             }
             finals.clear();
             mv.final_accounts(shard, &mut finals);
+            rows.reserve(finals.len());
             for account in finals.drain(..) {
                 let pre = match account.base {
                     Some(base) => base,
@@ -111,7 +106,7 @@ impl Finalizer {
         self.rows.lock().push(rows);
 
         let mut written = Vec::new();
-        let mut kept = Vec::with_capacity(self.expected.1);
+        let mut kept = Vec::new();
         loop {
             let shard = self.next_slot_shard.fetch_add(1, Ordering::Relaxed);
             if shard >= MvMemory::SHARDS {
@@ -175,6 +170,9 @@ impl Finalizer {
             };
             out.push((address, change));
         }
+        // The runs' memory goes before the map's nodes are allocated: holding both with `out`
+        // made finalisation the peak of a block's heap.
+        drop((rows, slots));
         Ok(StateChanges { accounts: out.into_iter().collect() })
     }
 }

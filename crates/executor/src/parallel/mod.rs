@@ -100,13 +100,11 @@ pub(crate) fn execute_parallel_predicted<S: StateSource + ?Sized>(
         source,
         mv: {
             let (accounts, slots) = block.expected_writes();
-            let mv = MvMemory::with_capacity(
+            MvMemory::with_capacity(
                 block.context.spec.is_enabled_in(SpecId::SPURIOUS_DRAGON),
                 accounts,
                 slots,
-            );
-            mv.reserve_versions(block.context.header.beneficiary, block.transactions.len());
-            mv
+            )
         },
         trace: options.trace,
         cfg: cfg_env(&block.context),
@@ -117,10 +115,7 @@ pub(crate) fn execute_parallel_predicted<S: StateSource + ?Sized>(
         predictions,
         options.in_order_every.map(std::num::NonZeroUsize::get),
     );
-    let finalizer = {
-        let (accounts, slots) = block.expected_writes();
-        Finalizer::new(accounts / threads + 1, slots / threads + 1)
-    };
+    let finalizer = Finalizer::default();
     let work = || run_worker(&shared, &scheduler, &finalizer);
     let lease = if threads > 1 { helpers::Lease::take(threads - 1) } else { None };
     let workers: Vec<WorkerStats> = match lease {

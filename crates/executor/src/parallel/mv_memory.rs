@@ -387,19 +387,6 @@ impl MvMemory {
         }
     }
 
-    /// Makes room for `versions` versions of `address` up front: the block's beneficiary
-    /// receives a fee credit from nearly every transaction, and its list otherwise grows by
-    /// doubling (copying megabytes, and faulting in fresh pages) while workers publish.
-    pub(crate) fn reserve_versions(&self, address: Address, versions: usize) {
-        self.accounts.shards[shard_of(&address, 0)]
-            .write()
-            .entry(address)
-            .or_default()
-            .writes
-            .0
-            .reserve(versions);
-    }
-
     fn fold(&self, versions: &AccountVersions, tx: TxIdx) -> FoldStart {
         // The newest checkpoint below `tx`: the committed one or one a reader left.
         let committed = versions.committed.as_deref().filter(|(at, _)| *at < tx);
