@@ -218,3 +218,26 @@ impl<T, K: Ord, F: Fn(&T) -> K> Merged<T, K, F> {
         self.runs[index].next_if(accept).map(|item| (index, item))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Merged;
+
+    #[test]
+    fn merging_runs_yields_every_item_in_order_with_its_run() {
+        let runs = vec![vec![1, 4, 9], vec![], vec![2, 3, 10, 11], vec![5]];
+        let mut merged = Merged::new(runs, |item: &i32| *item);
+        let mut out = Vec::new();
+        // `next_if` declines without consuming.
+        assert_eq!(merged.next_if(|item| *item > 1), None);
+        while let Some((run, item)) = merged.next_if(|_| true) {
+            out.push((run, item));
+        }
+        assert_eq!(
+            out,
+            [(0, 1), (2, 2), (2, 3), (0, 4), (3, 5), (0, 9), (2, 10), (2, 11)],
+            "smallest first, tagged with the run it came from"
+        );
+        assert!(merged.peek().is_none());
+    }
+}
