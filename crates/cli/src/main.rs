@@ -43,8 +43,6 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    // Each block's memory is reused by the next instead of being zeroed again by the kernel.
-    lanes_bench::memory::keep_freed_pages();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -52,6 +50,10 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    // Each block's memory is reused by the next instead of being zeroed again by the kernel.
+    if !lanes_bench::memory::keep_freed_pages() {
+        tracing::warn!("mimalloc did not take the purge delay: freed pages go back to the kernel");
+    }
     let cli = Cli::parse();
     let ok = match cli.command {
         Command::Statetest(args) => statetest::run(args),
