@@ -160,20 +160,20 @@ fn summarize(records: &[Record]) {
     threads.dedup();
     for t in threads {
         let at: Vec<&Record> = records.iter().filter(|r| r.threads == t).collect();
-        let geomean = |rs: &[&Record], value: fn(&Record) -> f64| {
-            if rs.is_empty() {
-                return f64::NAN;
-            }
-            (rs.iter().map(|r| value(r).ln()).sum::<f64>() / rs.len() as f64).exp()
-        };
         let big: Vec<&Record> = at.iter().copied().filter(|r| r.txs >= 100).collect();
+        // "G over N blocks", or "no blocks" (a geometric mean of nothing is not a number).
+        let over = |rs: &[&Record], value: fn(&Record) -> f64| match rs.len() {
+            0 => "no blocks".to_owned(),
+            n => {
+                let mean = (rs.iter().map(|r| value(r).ln()).sum::<f64>() / n as f64).exp();
+                format!("{mean:.2}x over {n} blocks")
+            }
+        };
         let worst = at.iter().min_by(|a, b| a.speedup.total_cmp(&b.speedup));
         println!(
-            "{t} threads: geomean {:.2}x over {} blocks, {:.2}x over {} blocks with >= 100 txs; worst {}",
-            geomean(&at, |r| r.speedup),
-            at.len(),
-            geomean(&big, |r| r.speedup),
-            big.len(),
+            "{t} threads: geomean {}, {} with >= 100 txs; worst {}",
+            over(&at, |r| r.speedup),
+            over(&big, |r| r.speedup),
             worst.map(|w| format!("{} {:.2}x", w.name, w.speedup)).unwrap_or_default()
         );
         if t > 1 {
@@ -186,11 +186,9 @@ fn summarize(records: &[Record]) {
                 );
             }
             println!(
-                "{t} threads: the machine allows geomean {:.2}x over {} blocks, {:.2}x over {} blocks with >= 100 txs ({t} sequential copies side by side)",
-                geomean(&at, |r| r.machine_ceiling),
-                at.len(),
-                geomean(&big, |r| r.machine_ceiling),
-                big.len(),
+                "{t} threads: the machine allows geomean {}, {} with >= 100 txs ({t} sequential copies side by side)",
+                over(&at, |r| r.machine_ceiling),
+                over(&big, |r| r.machine_ceiling),
             );
         }
     }
