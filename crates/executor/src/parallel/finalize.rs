@@ -152,9 +152,9 @@ impl Finalizer {
                 (Some(Row { address, .. }), None) | (None, Some((address, _, _))) => *address,
                 (Some(row), Some((slot, _, _))) => row.address.min(*slot),
             };
-            let row = rows.next_if(|row| row.address == address).map(|(_, row)| row);
+            let row = rows.next_if(|row| row.address == address);
             let mut storage = BTreeMap::new();
-            while let Some((_, (_, slot, value))) = slots.next_if(|(a, _, _)| *a == address) {
+            while let Some((_, slot, value)) = slots.next_if(|(a, _, _)| *a == address) {
                 storage.insert(slot, value);
             }
             let change = match row {
@@ -212,10 +212,10 @@ impl<T, K: Ord, F: Fn(&T) -> K> Merged<T, K, F> {
         self.runs[index].peek()
     }
 
-    /// The smallest next item, with the index of its run, if `accept` takes it.
-    fn next_if(&mut self, accept: impl FnOnce(&T) -> bool) -> Option<(usize, T)> {
+    /// The smallest next item, if `accept` takes it.
+    fn next_if(&mut self, accept: impl FnOnce(&T) -> bool) -> Option<T> {
         let index = self.smallest()?;
-        self.runs[index].next_if(accept).map(|item| (index, item))
+        self.runs[index].next_if(accept)
     }
 }
 
@@ -224,20 +224,16 @@ mod tests {
     use super::Merged;
 
     #[test]
-    fn merging_runs_yields_every_item_in_order_with_its_run() {
+    fn merging_runs_yields_every_item_in_order() {
         let runs = vec![vec![1, 4, 9], vec![], vec![2, 3, 10, 11], vec![5]];
         let mut merged = Merged::new(runs, |item: &i32| *item);
         let mut out = Vec::new();
         // `next_if` declines without consuming.
         assert_eq!(merged.next_if(|item| *item > 1), None);
-        while let Some((run, item)) = merged.next_if(|_| true) {
-            out.push((run, item));
+        while let Some(item) = merged.next_if(|_| true) {
+            out.push(item);
         }
-        assert_eq!(
-            out,
-            [(0, 1), (2, 2), (2, 3), (0, 4), (3, 5), (0, 9), (2, 10), (2, 11)],
-            "smallest first, tagged with the run it came from"
-        );
+        assert_eq!(out, [1, 2, 3, 4, 5, 9, 10, 11], "smallest first, every item once");
         assert!(merged.peek().is_none());
     }
 }
