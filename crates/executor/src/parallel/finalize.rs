@@ -4,8 +4,11 @@
 //! Each account's final value is already known (the committer folds every committed write,
 //! see [`MvMemory::commit`]); what remains is comparing final values with the pre-block
 //! state and putting the result in address order. Workers take shards from a counter, compare,
-//! build each account's change and sort them in parallel ([`Finalizer::work`]); the caller then
-//! merges the workers' sorted runs and attaches the changed slots ([`Finalizer::finish`]).
+//! build each account's change and sort each shard on its own, in parallel
+//! ([`Finalizer::work`]): account shards split the addresses by their leading bits, so the
+//! shards one after the other are in address order. The caller then reads them in that order
+//! and attaches the changed slots, merged from the workers' sorted runs
+//! ([`Finalizer::finish`]).
 
 use super::{
     mv_memory::{FinalAccount, FinalValue, MvMemory},
@@ -30,12 +33,12 @@ struct Row {
 }
 
 /// The shared state of one block's finalisation.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Finalizer {
     next_account_shard: AtomicUsize,
     next_slot_shard: AtomicUsize,
-    /// One run of rows sorted by address per worker.
-    rows: Mutex<Vec<Vec<Row>>>,
+    /// Per account shard, its rows sorted by address.
+    rows: Box<[Mutex<Vec<Row>>]>,
     /// One run of changed slots sorted by address and slot per worker.
     slots: Mutex<Vec<Vec<(Address, U256, U256)>>>,
     error: Mutex<Option<DbError>>,
@@ -43,6 +46,18 @@ pub(crate) struct Finalizer {
 
 fn view(info: &Option<AccountInfo>) -> Option<AccountState> {
     info.as_ref().map(AccountState::from)
+}
+
+impl Default for Finalizer {
+    fn default() -> Self {
+        Self {
+            next_account_shard: AtomicUsize::new(0),
+            next_slot_shard: AtomicUsize::new(0),
+            rows: (0..MvMemory::SHARDS).map(|_| Mutex::default()).collect(),
+            slots: Mutex::default(),
+            error: Mutex::default(),
+        }
+    }
 }
 
 impl Finalizer {
@@ -59,9 +74,6 @@ impl Finalizer {
         source: &S,
     ) -> Result<(), DbError> {
         let mut finals: Vec<FinalAccount> = Vec::new();
-        // Runs grow shard by shard, as the multi-version memory they replace is released:
-        // sized up front, they added to the block's peak heap.
-        let mut rows = Vec::new();
         loop {
             let shard = self.next_account_shard.fetch_add(1, Ordering::Relaxed);
             if shard >= MvMemory::SHARDS {
@@ -69,7 +81,8 @@ impl Finalizer {
             }
             finals.clear();
             mv.final_accounts(shard, &mut finals);
-            rows.reserve(finals.len());
+            // Sized exactly, as the shard's part of the multi-version memory is released.
+            let mut rows = Vec::with_capacity(finals.len());
             for account in finals.drain(..) {
                 let pre = match account.base {
                     Some(base) => base,
@@ -97,26 +110,23 @@ impl Finalizer {
                     },
                 });
             }
+            // A shard's rows fit in the core's cache: sorting them is cheap, and no merge of
+            // the workers' rows is needed afterwards.
+            rows.sort_unstable_by_key(|row| row.address);
+            *self.rows[shard].lock() = rows;
         }
-        // Built and sorted here, in parallel: the merge below only interleaves one run per
-        // worker and attaches the slots.
-        // (Sorting the rows themselves: sorting keys and gathering the rows in their order was
-        // slower, its reads of the rows at random.)
-        rows.sort_unstable_by_key(|row| row.address);
-        self.rows.lock().push(rows);
 
+        let mut kept: Vec<(Address, U256, U256)> = Vec::new();
         let mut written = Vec::new();
-        let mut kept = Vec::new();
         loop {
             let shard = self.next_slot_shard.fetch_add(1, Ordering::Relaxed);
             if shard >= MvMemory::SHARDS {
                 break;
             }
-            written.clear();
             mv.final_slots(shard, &mut written);
+            kept.reserve(written.len());
             for (address, slot, value) in written.drain(..) {
-                let wiped = mv.wiped_below(address, usize::MAX);
-                let before = if wiped {
+                let before = if mv.wiped_below(address, usize::MAX) {
                     U256::ZERO
                 } else {
                     source.storage(address, slot).map_err(DbError::Source)?
@@ -126,6 +136,8 @@ impl Finalizer {
                 }
             }
         }
+        // Storage shards split slots by a hash: each worker sorts what it kept, and the
+        // caller merges one run per worker.
         kept.sort_unstable_by_key(|(address, slot, _)| (*address, *slot));
         self.slots.lock().push(kept);
         Ok(())
@@ -139,12 +151,14 @@ impl Finalizer {
         if let Some(error) = self.error.into_inner() {
             return Err(error);
         }
-        let rows = self.rows.into_inner();
+        let shards: Vec<Vec<Row>> =
+            self.rows.into_vec().into_iter().map(Mutex::into_inner).collect();
         let mut out: Vec<(Address, AccountChange)> =
-            Vec::with_capacity(rows.iter().map(Vec::len).sum());
+            Vec::with_capacity(shards.iter().map(Vec::len).sum());
         let mut slots =
             Merged::new(self.slots.into_inner(), |(address, slot, _)| (*address, *slot));
-        let mut rows = Merged::new(rows, |row| row.address);
+        // Shard after shard is address order; each shard's memory goes as it is read.
+        let mut rows = shards.into_iter().flatten().peekable();
         loop {
             // The next address: the smaller of the next row's and the next slot's.
             let address = match (rows.peek(), slots.peek()) {
@@ -154,6 +168,8 @@ impl Finalizer {
             };
             let row = rows.next_if(|row| row.address == address);
             let mut storage = BTreeMap::new();
+            // In order, each insert goes to the rightmost leaf: cheaper than collecting them
+            // (`from_iter` sorts a copy first).
             while let Some((_, slot, value)) = slots.next_if(|(a, _, _)| *a == address) {
                 storage.insert(slot, value);
             }

@@ -314,6 +314,14 @@ fn shard_of(address: &Address, salt: u8) -> usize {
     (address[19] ^ address[7] ^ salt) as usize % SHARDS
 }
 
+/// The account shard of `address`: by its leading bits, so that every address of a shard is
+/// below every address of the next one and finalisation gets address order by sorting each
+/// shard on its own ([`MvMemory::final_accounts`]). Addresses are hashes, spread evenly.
+fn account_shard(address: &Address) -> usize {
+    const { assert!(256 % SHARDS == 0) };
+    address[0] as usize / (256 / SHARDS)
+}
+
 /// One shard: a map behind its own lock, on its own cache line.
 type Shard<K, V> = CachePadded<RwLock<HashMap<K, V>>>;
 
@@ -442,7 +450,7 @@ impl MvMemory {
         revision: u32,
         value: &Option<AccountInfo>,
     ) {
-        let mut shard = self.accounts.shards[shard_of(&address, 0)].write();
+        let mut shard = self.accounts.shards[account_shard(&address)].write();
         let Some(versions) = shard.get_mut(&address) else { return };
         if versions.revision == revision {
             versions.leave_fold(tx, value);
@@ -461,7 +469,7 @@ impl MvMemory {
         if !self.written.may_contain(account_key(&address)) {
             return Ok((base()?, true));
         }
-        let shard = self.accounts.shards[shard_of(&address, 0)].read();
+        let shard = self.accounts.shards[account_shard(&address)].read();
         let Some(versions) = shard.get(&address) else {
             drop(shard);
             return Ok((base()?, true));
@@ -486,7 +494,7 @@ impl MvMemory {
         // Credits on the pre-block value: fetch it outside the lock, keep it, and fold again
         // (the versions may have changed meanwhile; a speculative read is validated anyway).
         let value = base()?;
-        let mut shard = self.accounts.shards[shard_of(&address, 0)].write();
+        let mut shard = self.accounts.shards[account_shard(&address)].write();
         let Some(versions) = shard.get_mut(&address) else { return Ok((value, true)) };
         if !versions.base.is_known() {
             versions.base = PreBlock::of(&value);
@@ -507,7 +515,7 @@ impl MvMemory {
         if !self.written.may_contain(account_key(&address)) {
             return false;
         }
-        let shard = self.accounts.shards[shard_of(&address, 0)].read();
+        let shard = self.accounts.shards[account_shard(&address)].read();
         shard.get(&address).is_some_and(|versions| !versions.writes.below(tx).is_empty())
     }
 
@@ -520,7 +528,7 @@ impl MvMemory {
         balance: bool,
         out: &mut Vec<TxIdx>,
     ) {
-        let shard = self.accounts.shards[shard_of(&address, 0)].read();
+        let shard = self.accounts.shards[account_shard(&address)].read();
         let Some(versions) = shard.get(&address) else { return };
         for (index, write) in versions.writes.below(tx).iter().rev() {
             match write {
@@ -553,7 +561,7 @@ impl MvMemory {
         if !self.any_wipe.load(Ordering::Acquire) {
             return None;
         }
-        let shard = self.accounts.shards[shard_of(&address, 0)].read();
+        let shard = self.accounts.shards[account_shard(&address)].read();
         shard.get(&address).and_then(|versions| versions.wipes.last_below(tx).map(|(i, _)| *i))
     }
 
@@ -601,7 +609,7 @@ impl MvMemory {
         }
         for address in &writes.wipes {
             self.written.mark(account_key(address));
-            self.accounts.shards[shard_of(address, 0)]
+            self.accounts.shards[account_shard(address)]
                 .write()
                 .entry(*address)
                 .or_default()
@@ -612,7 +620,7 @@ impl MvMemory {
             self.written.mark(account_key(address));
             let is_credit = matches!(write, AccountWrite::Credit(_));
             let write = std::mem::replace(write, AccountWrite::Credit(U256::ZERO));
-            let mut shard = self.accounts.shards[shard_of(address, 0)].write();
+            let mut shard = self.accounts.shards[account_shard(address)].write();
             let versions = shard.entry(*address).or_default();
             versions.writes.insert(tx, write);
             versions.changed(tx);
@@ -658,12 +666,12 @@ impl MvMemory {
             // Decided under a read lock: seven commits in eight need no checkpoint, and the
             // beneficiary's shard is the one every worker publishes to. What is committed
             // cannot change, so the answer still holds under the write lock.
-            let shard = self.accounts.shards[shard_of(address, 0)].read();
+            let shard = self.accounts.shards[account_shard(address)].read();
             if shard.get(address).is_none_or(|versions| !Self::checkpoint_due(versions, tx)) {
                 continue;
             }
             drop(shard);
-            let mut shard = self.accounts.shards[shard_of(address, 0)].write();
+            let mut shard = self.accounts.shards[account_shard(address)].write();
             let Some(versions) = shard.get_mut(address) else { continue };
             let (start, from) = match self.fold(versions, tx + 1) {
                 FoldStart::At(start, from) => (start, from),
@@ -710,7 +718,7 @@ impl MvMemory {
         match location {
             Location::Account(address) => {
                 if let Some(v) =
-                    self.accounts.shards[shard_of(&address, 0)].write().get_mut(&address)
+                    self.accounts.shards[account_shard(&address)].write().get_mut(&address)
                 {
                     v.writes.remove(tx);
                     v.changed(tx);
@@ -718,7 +726,7 @@ impl MvMemory {
             }
             Location::Wipe(address) => {
                 if let Some(v) =
-                    self.accounts.shards[shard_of(&address, 0)].write().get_mut(&address)
+                    self.accounts.shards[account_shard(&address)].write().get_mut(&address)
                 {
                     v.wipes.remove(tx);
                 }
@@ -739,7 +747,8 @@ impl MvMemory {
     pub(crate) const SHARDS: usize = SHARDS;
 
     /// The final state of every account of account shard `shard` that a committed
-    /// transaction wrote or wiped, once every transaction has committed.
+    /// transaction wrote or wiped, once every transaction has committed. Every address of
+    /// shard `i` is below every address of shard `i + 1`.
     ///
     /// Without storage wipes in the block nothing reads the shard afterwards (slot finals only
     /// look at accounts for their wipes), so its memory is released here: the finished changes
@@ -803,6 +812,7 @@ impl MvMemory {
     /// Nothing reads a storage shard afterwards: its memory is released here.
     pub(crate) fn final_slots(&self, shard: usize, out: &mut Vec<(Address, U256, U256)>) {
         let taken = std::mem::take(&mut *self.storage.shards[shard].write());
+        out.reserve(taken.len());
         for ((address, slot), versions) in taken.iter() {
             let Some((index, value)) = versions.last() else { continue };
             if self.last_wipe_below(*address, TxIdx::MAX).is_none_or(|wipe| *index >= wipe) {
@@ -930,7 +940,7 @@ mod tests {
         }
         let read = |tx| mv.read_account(a, tx, base(Some(account(100, 1)))).unwrap().0.unwrap();
         let left = |mv: &MvMemory| {
-            mv.accounts.shards[shard_of(&a, 0)].read()[&a].folded.as_deref().map(|(at, _)| *at)
+            mv.accounts.shards[account_shard(&a)].read()[&a].folded.as_deref().map(|(at, _)| *at)
         };
         assert_eq!(read(20).balance, U256::from(120));
         assert_eq!(left(&mv), Some(19), "20 credits folded: the fold is left behind");
@@ -996,7 +1006,7 @@ mod tests {
         assert_eq!(folded, unfolded);
         assert_eq!(folded.clone().unwrap().balance, U256::from((1..=20).sum::<u64>()));
         let mut finals = Vec::new();
-        mv.final_accounts(shard_of(&a, 0), &mut finals);
+        mv.final_accounts(account_shard(&a), &mut finals);
         assert_eq!(finals.len(), 1);
         assert!(
             matches!(&finals[0].value, FinalValue::Known(v) if *v == folded),
