@@ -683,6 +683,23 @@ impl MvMemory {
         }
     }
 
+    /// Credits `amount` to `address` as a write of transaction `tx`, which is committing (every
+    /// transaction below it is committed) and did not otherwise write `address`: the fee a
+    /// transaction owes the beneficiary. Published by the committer rather than by the
+    /// executing worker, so that the beneficiary's versions, which every transaction adds to,
+    /// stay on the committing core instead of moving between workers on every publish; a
+    /// transaction reading the beneficiary ahead of the commit frontier misses fees still to
+    /// be committed, and validation (after they are) re-executes it. Returns whether the
+    /// account holds enough versions for [`Self::commit`] to consider a checkpoint.
+    pub(crate) fn credit_on_commit(&self, tx: TxIdx, address: Address, amount: U256) -> bool {
+        self.written.mark(account_key(&address));
+        let mut shard = self.accounts.shards[account_shard(&address)].write();
+        let versions = shard.entry(address).or_default();
+        versions.writes.insert(tx, AccountWrite::Credit(amount));
+        versions.changed(tx);
+        versions.writes.0.len() >= CHECKPOINT_EVERY
+    }
+
     /// Keeps reads of heavily credited accounts short: when transaction `tx` (just committed;
     /// every transaction below it is committed) credited an account that has piled up
     /// [`CHECKPOINT_EVERY`] credits since its last absolute write or checkpoint, the folded

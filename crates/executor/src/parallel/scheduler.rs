@@ -28,7 +28,11 @@
 //!   the values `j` should have read are final. The committer validates `j`'s read set against
 //!   them; if a value differs it re-executes `j` on the spot, and that incarnation is final by
 //!   construction. Then it applies the block-level rules in order (gas and blob gas left in the
-//!   block; an invalid transaction's writes are retracted) and records the outcome.
+//!   block; an invalid transaction's writes are retracted) and records the outcome. The fee
+//!   a transaction owes the beneficiary (when it never loaded the beneficiary) is credited
+//!   then, by the committer (`MvMemory::credit_on_commit`): every transaction adds to the
+//!   beneficiary, and publishing it from the executing workers moved that account's versions
+//!   between cores on every transaction.
 //!
 //! - While validation failures are frequent (the throttle, [`ConflictRate`]), nobody speculates:
 //!   the committer runs windows of transactions in order on the sequential engine
@@ -71,7 +75,7 @@ use crate::{
     evm::{BlockGas, DbError},
     outcome::TxResult,
 };
-use alloy_primitives::Address;
+use alloy_primitives::{Address, U256};
 use crossbeam_utils::CachePadded;
 use lanes_state::StateSource;
 use parking_lot::Mutex;
@@ -107,6 +111,9 @@ struct TxData {
     ///
     /// [`MvMemory::commit`]: super::mv_memory::MvMemory::commit
     credited: Vec<Address>,
+    /// The fee this incarnation owes the beneficiary, when it never loaded the beneficiary:
+    /// credited when the transaction commits (see `MvMemory::credit_on_commit`).
+    fee: Option<U256>,
     /// Every transaction below was committed when this incarnation started, so everything it
     /// read was final: validation has nothing to check (always so on one worker).
     reads_final: bool,
@@ -510,6 +517,7 @@ impl Scheduler {
     ) {
         data.reads_final = self.frontier.load(Ordering::Acquire) >= index;
         let execution = execute_tx(evm, index, &shared.block.transactions[index], writes);
+        data.fee = evm.0.ctx.journaled_state.database.deferred_fee.take();
         shared.mv.publish(index, writes, &mut data.written, &mut data.credited);
         if data.reads_final && !shared.trace {
             // Nothing will validate these reads: the worker keeps its buffer for the next
@@ -622,6 +630,12 @@ impl Scheduler {
                 commit.dependencies.push(dependencies);
             }
             if result.is_ok() {
+                if let Some(fee) = data.fee.take() {
+                    let beneficiary = context.header.beneficiary;
+                    if shared.mv.credit_on_commit(j, beneficiary, fee) {
+                        data.credited.push(beneficiary);
+                    }
+                }
                 shared
                     .mv
                     .commit(j, &data.credited, |address| base_account(shared.source, address))

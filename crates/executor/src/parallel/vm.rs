@@ -231,9 +231,8 @@ pub(crate) fn execute_tx<'a, S: StateSource + ?Sized>(
             Err(fatal) => TxFailure::Fatal(fatal),
         }),
         Ok(Ok(result)) => {
-            let beneficiary = evm.0.ctx.block.beneficiary;
             let db = &mut evm.0.ctx.journaled_state.database;
-            match extract_writes(&state, db, beneficiary, writes) {
+            match extract_writes(&state, db, writes) {
                 Ok(()) => Ok(result),
                 Err(fatal) => Err(TxFailure::Fatal(fatal)),
             }
@@ -254,7 +253,6 @@ const MAX_READS_SEARCHED: usize = 64;
 fn extract_writes<S: StateSource + ?Sized>(
     state: &EvmState,
     db: &mut TxDb<'_, S>,
-    beneficiary: Address,
     writes: &mut WriteSet,
 ) -> Result<(), ExecutionError> {
     for (address, account) in state {
@@ -321,9 +319,6 @@ fn extract_writes<S: StateSource + ?Sized>(
                 }
             }
         }
-    }
-    if let Some(fee) = db.deferred_fee {
-        writes.accounts.push((beneficiary, AccountWrite::Credit(fee)));
     }
     for (address, _) in &writes.accounts {
         if let Some(value) = db.pre_block_value(address) {
