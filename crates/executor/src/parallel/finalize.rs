@@ -11,7 +11,7 @@
 //! ([`Finalizer::finish`]).
 
 use super::{
-    mv_memory::{FinalAccount, FinalSlot, FinalValue, MvMemory},
+    mv_memory::{FinalAccount, FinalValue, MvMemory},
     tx_db::base_account,
 };
 use crate::evm::DbError;
@@ -125,11 +125,9 @@ impl Finalizer {
             }
             mv.final_slots(shard, &mut written);
             kept.reserve(written.len());
-            for FinalSlot { address, slot, value, pre_block } in written.drain(..) {
+            for (address, slot, value) in written.drain(..) {
                 let before = if mv.wiped_below(address, usize::MAX) {
                     U256::ZERO
-                } else if let Some(before) = pre_block {
-                    before
                 } else {
                     source.storage(address, slot).map_err(DbError::Source)?
                 };

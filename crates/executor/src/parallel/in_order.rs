@@ -12,7 +12,7 @@
 //! transaction's, and finalisation folds them like any other.
 
 use super::{
-    mv_memory::{AccountWrite, MvMemory, SlotWrite, TxIdx, WriteSet},
+    mv_memory::{AccountWrite, MvMemory, TxIdx, WriteSet},
     tx_db::{read_account, read_slot},
     Shared,
 };
@@ -99,12 +99,9 @@ pub(crate) fn run_window<S: StateSource + ?Sized>(
         if overlay.cleared {
             writes.wipes.push(address);
         }
-        writes.storage.extend(overlay.slots.into_iter().map(|(slot, value)| SlotWrite {
-            address,
-            slot,
-            value,
-            pre_block: None,
-        }));
+        writes
+            .storage
+            .extend(overlay.slots.into_iter().map(|(slot, value)| (address, slot, value)));
     }
     // Nothing will retract or checkpoint these writes: the window is committed as it ends.
     shared.mv.publish(last, &mut writes, &mut Vec::new(), &mut Vec::new());

@@ -64,7 +64,7 @@ pub(crate) enum Location {
 pub(crate) struct WriteSet {
     pub(crate) accounts: Vec<(Address, AccountWrite)>,
     pub(crate) wipes: Vec<Address>,
-    pub(crate) storage: Vec<SlotWrite>,
+    pub(crate) storage: Vec<(Address, U256, U256)>,
     /// Pre-block values of written accounts without code, as the transaction read them before
     /// anything below it wrote them. [`MvMemory::publish`] keeps them, so that finalisation
     /// compares with the pre-block state without looking every written account up again.
@@ -84,31 +84,8 @@ impl WriteSet {
             .iter()
             .map(|(a, _)| Location::Account(*a))
             .chain(self.wipes.iter().map(|a| Location::Wipe(*a)))
-            .chain(self.storage.iter().map(|w| Location::Storage(w.address, w.slot)))
+            .chain(self.storage.iter().map(|(a, k, _)| Location::Storage(*a, *k)))
     }
-}
-
-/// A storage slot a transaction wrote.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct SlotWrite {
-    pub(crate) address: Address,
-    pub(crate) slot: U256,
-    pub(crate) value: U256,
-    /// The slot's pre-block value, when the transaction read it from the pre-block state:
-    /// [`MvMemory::publish`] keeps it, so that finalisation compares with it without looking
-    /// the slot up again.
-    pub(crate) pre_block: Option<U256>,
-}
-
-/// A slot's final value after every transaction committed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct FinalSlot {
-    pub(crate) address: Address,
-    pub(crate) slot: U256,
-    pub(crate) value: U256,
-    /// The pre-block value, when a transaction that wrote the slot read it (see
-    /// [`SlotWrite::pre_block`]).
-    pub(crate) pre_block: Option<U256>,
 }
 
 /// Applies one credit to an account value, with the touch semantics of EIP-161.
@@ -238,14 +215,6 @@ impl<T> Versions<T> {
     fn last(&self) -> Option<&(TxIdx, T)> {
         self.0.last()
     }
-}
-
-/// The versions of one storage slot.
-#[derive(Debug, Default)]
-struct SlotVersions {
-    versions: Versions<U256>,
-    /// The pre-block value, once a writer that read it published it.
-    pre_block: Option<U256>,
 }
 
 #[derive(Debug, Default)]
@@ -383,7 +352,7 @@ impl<K, V> Shards<K, V> {
 #[derive(Debug)]
 pub(crate) struct MvMemory {
     accounts: Shards<Address, AccountVersions>,
-    storage: Shards<(Address, U256), SlotVersions>,
+    storage: Shards<(Address, U256), Versions<U256>>,
     /// Accounts and slots that may have been written (set before each write is inserted).
     written: WrittenFilter,
     /// Whether any storage wipe was published (set before the first is inserted).
@@ -583,7 +552,7 @@ impl MvMemory {
     ) -> Option<TxIdx> {
         let written = slot.and_then(|slot| {
             let shard = self.storage.shards[shard_of(&address, slot.byte(0))].read();
-            shard.get(&(address, slot)).and_then(|v| v.versions.last_below(tx).map(|(i, _)| *i))
+            shard.get(&(address, slot)).and_then(|v| v.last_below(tx).map(|(i, _)| *i))
         });
         written.max(self.last_wipe_below(address, tx))
     }
@@ -607,7 +576,7 @@ impl MvMemory {
             None
         } else {
             let shard = self.storage.shards[shard_of(&address, slot.byte(0))].read();
-            shard.get(&(address, slot)).and_then(|v| v.versions.last_below(tx).copied())
+            shard.get(&(address, slot)).and_then(|versions| versions.last_below(tx).copied())
         };
         match (written, self.last_wipe_below(address, tx)) {
             (Some((written_at, value)), Some(wiped_at)) if written_at >= wiped_at => {
@@ -664,15 +633,13 @@ impl MvMemory {
                 credited.push(*address);
             }
         }
-        for write in &writes.storage {
-            let SlotWrite { address, slot, value, pre_block } = *write;
-            self.written.mark(slot_key(&address, &slot));
-            let mut shard = self.storage.shards[shard_of(&address, slot.byte(0))].write();
-            let versions = shard.entry((address, slot)).or_default();
-            versions.versions.insert(tx, value);
-            if pre_block.is_some() {
-                versions.pre_block = pre_block;
-            }
+        for (address, slot, value) in &writes.storage {
+            self.written.mark(slot_key(address, slot));
+            self.storage.shards[shard_of(address, slot.byte(0))]
+                .write()
+                .entry((*address, *slot))
+                .or_default()
+                .insert(tx, *value);
         }
         written.extend(writes.locations());
         if !previous.is_empty() {
@@ -786,7 +753,7 @@ impl MvMemory {
                     .write()
                     .get_mut(&(address, slot))
                 {
-                    v.versions.remove(tx);
+                    v.remove(tx);
                 }
             }
         }
@@ -857,21 +824,16 @@ impl MvMemory {
     }
 
     /// The final value of every slot of storage shard `shard` written by a committed
-    /// transaction after its account's last wipe.
+    /// transaction after its account's last wipe: `(address, slot, value)`.
     ///
     /// Nothing reads a storage shard afterwards: its memory is released here.
-    pub(crate) fn final_slots(&self, shard: usize, out: &mut Vec<FinalSlot>) {
+    pub(crate) fn final_slots(&self, shard: usize, out: &mut Vec<(Address, U256, U256)>) {
         let taken = std::mem::take(&mut *self.storage.shards[shard].write());
         out.reserve(taken.len());
         for ((address, slot), versions) in taken.iter() {
-            let Some((index, value)) = versions.versions.last() else { continue };
+            let Some((index, value)) = versions.last() else { continue };
             if self.last_wipe_below(*address, TxIdx::MAX).is_none_or(|wipe| *index >= wipe) {
-                out.push(FinalSlot {
-                    address: *address,
-                    slot: *slot,
-                    value: *value,
-                    pre_block: versions.pre_block,
-                });
+                out.push((*address, *slot, *value));
             }
         }
     }
@@ -909,10 +871,6 @@ mod tests {
 
     fn address(byte: u8) -> Address {
         Address::repeat_byte(byte)
-    }
-
-    fn slot_write(address: Address, slot: U256, value: u64) -> SlotWrite {
-        SlotWrite { address, slot, value: U256::from(value), pre_block: None }
     }
 
     fn base(value: Option<AccountInfo>) -> impl FnOnce() -> Result<Option<AccountInfo>, ()> {
@@ -1079,7 +1037,7 @@ mod tests {
         let a = address(3);
         let slot = U256::from(9);
         let mut writes = WriteSet::default();
-        writes.storage.push(slot_write(a, slot, 1));
+        writes.storage.push((a, slot, U256::from(1)));
         mv.publish(1, &mut writes, &mut Vec::new(), &mut Vec::new());
         let mut wipe = WriteSet::default();
         wipe.wipes.push(a);
@@ -1087,7 +1045,7 @@ mod tests {
         mv.publish(3, &mut wipe, &mut Vec::new(), &mut Vec::new());
         let mut redeploy = WriteSet::default();
         redeploy.wipes.push(a);
-        redeploy.storage.push(slot_write(a, slot, 2));
+        redeploy.storage.push((a, slot, U256::from(2)));
         mv.publish(5, &mut redeploy, &mut Vec::new(), &mut Vec::new());
 
         let value = |tx| match mv.read_slot(a, slot, tx) {
@@ -1103,35 +1061,13 @@ mod tests {
     }
 
     #[test]
-    fn a_slots_pre_block_value_is_kept_for_finalisation() {
-        let mv = MvMemory::new(true);
-        let a = address(6);
-        let slot = U256::from(4);
-        let mut first = WriteSet::default();
-        first.storage.push(SlotWrite { pre_block: Some(U256::from(7)), ..slot_write(a, slot, 1) });
-        mv.publish(1, &mut first, &mut Vec::new(), &mut Vec::new());
-        // A later writer read the slot from transaction 1: it knows no pre-block value.
-        let mut second = WriteSet::default();
-        second.storage.push(slot_write(a, slot, 2));
-        mv.publish(4, &mut second, &mut Vec::new(), &mut Vec::new());
-        let mut slots = Vec::new();
-        for shard in 0..MvMemory::SHARDS {
-            mv.final_slots(shard, &mut slots);
-        }
-        assert_eq!(
-            slots,
-            [FinalSlot { address: a, slot, value: U256::from(2), pre_block: Some(U256::from(7)) }]
-        );
-    }
-
-    #[test]
     fn republishing_retracts_locations_no_longer_written() {
         let mv = MvMemory::new(true);
         let (a, b) = (address(4), address(5));
         let mut written = Vec::new();
         let mut first = WriteSet::default();
         first.accounts.push((a, AccountWrite::Absolute(Some(Box::new(account(1, 1))))));
-        first.storage.push(slot_write(b, U256::ZERO, 3));
+        first.storage.push((b, U256::ZERO, U256::from(3)));
         mv.publish(2, &mut first, &mut written, &mut Vec::new());
         let mut second = WriteSet::default();
         second.accounts.push((a, AccountWrite::Absolute(Some(Box::new(account(2, 1))))));

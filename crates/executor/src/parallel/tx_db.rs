@@ -217,24 +217,6 @@ impl<'a, S: StateSource + ?Sized> TxDb<'a, S> {
         })
     }
 
-    /// The pre-block value of slot `slot` of `address`, when this execution read it before
-    /// anything below wrote or wiped it.
-    pub(crate) fn pre_block_slot(&self, address: &Address, slot: &U256) -> Option<U256> {
-        self.reads.iter().find_map(|read| match read {
-            Read::Storage { address: a, slot: s, value, from_base: true }
-                if a == address && s == slot =>
-            {
-                Some(*value)
-            }
-            _ => None,
-        })
-    }
-
-    /// How many reads this execution recorded so far.
-    pub(crate) fn reads_len(&self) -> usize {
-        self.reads.len()
-    }
-
     /// Marks the account reads whose balance was observed; called when execution ends.
     pub(crate) fn seal_reads(&mut self) {
         if self.observed.is_empty() {

@@ -11,7 +11,7 @@
 //!   payments to one recipient do not conflict.
 
 use super::{
-    mv_memory::{AccountWrite, SlotWrite, TxIdx, WriteSet},
+    mv_memory::{AccountWrite, TxIdx, WriteSet},
     tx_db::{AccountView, TxDb},
 };
 use crate::{
@@ -242,10 +242,6 @@ pub(crate) fn execute_tx<'a, S: StateSource + ?Sized>(
     outcome
 }
 
-/// Up to this many reads, a written slot's pre-block value is looked for among them (a linear
-/// search per written slot); a transaction with more leaves finalisation to look it up.
-const MAX_READS_SEARCHED: usize = 64;
-
 /// Turns a finished transaction's journal into its write set.
 ///
 /// An account written as a whole carries the balance the transaction read, so that balance
@@ -269,24 +265,10 @@ fn extract_writes<S: StateSource + ?Sized>(
                     .accounts
                     .push((*address, AccountWrite::Absolute(Some(Box::new(info.clone())))));
                 writes.wipes.push(*address);
-                // Created over wiped storage: nothing to hand over.
-                writes.storage.extend(changed_slots(account).map(|(slot, value)| SlotWrite {
-                    address: *address,
-                    slot,
-                    value,
-                    pre_block: None,
-                }));
+                writes.storage.extend(changed_slots(account).map(|(k, v)| (*address, k, v)));
             }
             AccountEffect::Changed(info) => {
-                // Every written slot was read first (SSTORE loads it): the read says whether
-                // it came from the pre-block state. Searched only among a few reads.
-                let handover = db.reads_len() <= MAX_READS_SEARCHED;
-                writes.storage.extend(changed_slots(account).map(|(slot, value)| SlotWrite {
-                    address: *address,
-                    slot,
-                    value,
-                    pre_block: if handover { db.pre_block_slot(address, &slot) } else { None },
-                }));
+                writes.storage.extend(changed_slots(account).map(|(k, v)| (*address, k, v)));
                 let Some(seen) = db.seen(address).copied() else {
                     return Err(ExecutionError::Invariant(
                         "a changed account was never read from the database",
