@@ -97,13 +97,22 @@ const DEFERRED: u8 = 1;
 const EXECUTED: u8 = 2;
 const COMMITTED: u8 = 3;
 
+/// What an incarnation produced, kept from its execution until its commit.
+#[derive(Debug)]
+struct Outcome {
+    execution: Execution,
+    /// The fee the incarnation owes the beneficiary, when it never loaded the beneficiary:
+    /// credited when the transaction commits (see `MvMemory::credit_on_commit`).
+    fee: Option<U256>,
+}
+
 /// The latest incarnation of one transaction.
 #[derive(Debug, Default)]
 struct TxData {
-    /// Boxed: an outcome is 128 bytes and a slot exists for every transaction from the start,
-    /// while outcomes live only between execution and commit (240 -> 120 bytes per slot; a
-    /// gigagas block of cheap calls has 25,000-36,000 slots).
-    execution: Option<Box<Execution>>,
+    /// Boxed: an outcome is 168 bytes and a slot exists for every transaction from the start,
+    /// while outcomes live only between execution and commit (a gigagas block of cheap calls
+    /// has 25,000-36,000 slots).
+    outcome: Option<Box<Outcome>>,
     reads: Vec<Read>,
     written: Vec<Location>,
     /// The accounts this incarnation credited that may need a checkpoint (see
@@ -111,9 +120,6 @@ struct TxData {
     ///
     /// [`MvMemory::commit`]: super::mv_memory::MvMemory::commit
     credited: Vec<Address>,
-    /// The fee this incarnation owes the beneficiary, when it never loaded the beneficiary:
-    /// credited when the transaction commits (see `MvMemory::credit_on_commit`).
-    fee: Option<U256>,
     /// Every transaction below was committed when this incarnation started, so everything it
     /// read was final: validation has nothing to check (always so on one worker).
     reads_final: bool,
@@ -517,7 +523,7 @@ impl Scheduler {
     ) {
         data.reads_final = self.frontier.load(Ordering::Acquire) >= index;
         let execution = execute_tx(evm, index, &shared.block.transactions[index], writes);
-        data.fee = evm.0.ctx.journaled_state.database.deferred_fee.take();
+        let fee = evm.0.ctx.journaled_state.database.deferred_fee.take();
         shared.mv.publish(index, writes, &mut data.written, &mut data.credited);
         if data.reads_final && !shared.trace {
             // Nothing will validate these reads: the worker keeps its buffer for the next
@@ -526,7 +532,7 @@ impl Scheduler {
         } else {
             std::mem::swap(&mut data.reads, &mut evm.0.ctx.journaled_state.database.reads);
         }
-        data.execution = Some(Box::new(execution));
+        data.outcome = Some(Box::new(Outcome { execution, fee }));
         stats.executions += 1;
     }
 
@@ -580,11 +586,13 @@ impl Scheduler {
                 data.waited = waited;
                 self.run_incarnation(j, &mut data, shared, evm, writes, stats);
             }
+            // The fee the committed incarnation owes the beneficiary.
+            let mut fee = None;
             let result = match commit.gas.check(context, tx) {
                 Err(invalid) => {
                     // Invalid for this block whatever it did: it must have written nothing.
                     shared.mv.retract_all(j, &mut data.written);
-                    data.execution = None;
+                    data.outcome = None;
                     Err(invalid)
                 }
                 Ok(()) => {
@@ -614,11 +622,14 @@ impl Scheduler {
                         stats.reexecutions += 1;
                         self.run_incarnation(j, &mut data, shared, evm, writes, stats);
                     }
-                    match data.execution.take().map(|execution| *execution) {
-                        None => return Err(ExecutionError::Invariant("executed without outcome")),
-                        Some(Ok(result)) => Ok(commit.gas.add(tx, result)),
-                        Some(Err(TxFailure::Invalid(invalid))) => Err(invalid),
-                        Some(Err(TxFailure::Fatal(error))) => return Err(error),
+                    let Some(outcome) = data.outcome.take() else {
+                        return Err(ExecutionError::Invariant("executed without outcome"));
+                    };
+                    fee = outcome.fee;
+                    match outcome.execution {
+                        Ok(result) => Ok(commit.gas.add(tx, result)),
+                        Err(TxFailure::Invalid(invalid)) => Err(invalid),
+                        Err(TxFailure::Fatal(error)) => return Err(error),
                     }
                 }
             };
@@ -630,7 +641,7 @@ impl Scheduler {
                 commit.dependencies.push(dependencies);
             }
             if result.is_ok() {
-                if let Some(fee) = data.fee.take() {
+                if let Some(fee) = fee {
                     let beneficiary = context.header.beneficiary;
                     if shared.mv.credit_on_commit(j, beneficiary, fee) {
                         data.credited.push(beneficiary);
