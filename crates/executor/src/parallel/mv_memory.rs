@@ -617,19 +617,11 @@ impl MvMemory {
                 .insert(tx, ());
         }
         for (address, write) in &mut writes.accounts {
-            self.written.mark(account_key(address));
-            let is_credit = matches!(write, AccountWrite::Credit(_));
             let write = std::mem::replace(write, AccountWrite::Credit(U256::ZERO));
-            let mut shard = self.accounts.shards[account_shard(address)].write();
-            let versions = shard.entry(*address).or_default();
-            versions.writes.insert(tx, write);
-            versions.changed(tx);
-            if !versions.base.is_known() {
-                if let Some((_, value)) = writes.pre_block.iter().find(|(a, _)| a == address) {
-                    versions.base = value.clone();
-                }
-            }
-            if is_credit && versions.writes.0.len() >= CHECKPOINT_EVERY {
+            let pre_block = || {
+                writes.pre_block.iter().find(|(a, _)| a == address).map(|(_, value)| value.clone())
+            };
+            if self.insert_account_write(tx, *address, write, pre_block) {
                 credited.push(*address);
             }
         }
@@ -659,12 +651,32 @@ impl MvMemory {
     /// be committed, and validation (after they are) re-executes it. Returns whether the
     /// account holds enough versions for [`Self::commit`] to consider a checkpoint.
     pub(crate) fn credit_on_commit(&self, tx: TxIdx, address: Address, amount: U256) -> bool {
+        self.insert_account_write(tx, address, AccountWrite::Credit(amount), || None)
+    }
+
+    /// Inserts (or replaces) the version of `tx` of `address`; `pre_block` gives the pre-block
+    /// value when the writer knows it (asked only while the account's is unknown). Returns
+    /// whether `write` is a credit that left the account with enough versions for
+    /// [`Self::commit`] to consider a checkpoint.
+    fn insert_account_write(
+        &self,
+        tx: TxIdx,
+        address: Address,
+        write: AccountWrite,
+        pre_block: impl FnOnce() -> Option<PreBlock>,
+    ) -> bool {
         self.written.mark(account_key(&address));
+        let is_credit = matches!(write, AccountWrite::Credit(_));
         let mut shard = self.accounts.shards[account_shard(&address)].write();
         let versions = shard.entry(address).or_default();
-        versions.writes.insert(tx, AccountWrite::Credit(amount));
+        versions.writes.insert(tx, write);
         versions.changed(tx);
-        versions.writes.0.len() >= CHECKPOINT_EVERY
+        if !versions.base.is_known() {
+            if let Some(value) = pre_block() {
+                versions.base = value;
+            }
+        }
+        is_credit && versions.writes.0.len() >= CHECKPOINT_EVERY
     }
 
     /// Keeps reads of heavily credited accounts short: when transaction `tx` (just committed;
@@ -680,8 +692,8 @@ impl MvMemory {
         base: impl Fn(Address) -> Result<Option<AccountInfo>, E>,
     ) -> Result<(), E> {
         for address in credited {
-            // Decided under a read lock: seven commits in eight need no checkpoint, and the
-            // beneficiary's shard is the one every worker publishes to. What is committed
+            // Decided under a read lock: seven commits in eight need no checkpoint, and readers
+            // of the beneficiary's shard need not wait. What is committed
             // cannot change, so the answer still holds under the write lock.
             let shard = self.accounts.shards[account_shard(address)].read();
             if shard.get(address).is_none_or(|versions| !Self::checkpoint_due(versions, tx)) {
