@@ -22,9 +22,10 @@
 //! failing validation at run time (see `Scheduler::learn`).
 
 use crate::block::Block;
-use alloy_primitives::{
-    map::{AddressHashMap, HashMap},
-    Address, TxKind,
+use alloy_primitives::{Address, TxKind};
+use std::{
+    collections::HashMap,
+    hash::{BuildHasherDefault, Hasher},
 };
 
 /// No transaction: the sentinel of the index arrays.
@@ -64,29 +65,85 @@ fn address_argument(data: &[u8], n: usize) -> Option<Address> {
     word[..12].iter().all(|b| *b == 0).then(|| Address::from_slice(&word[12..]))
 }
 
+/// The keys of the look's maps are 64-bit fingerprints of what they name (a sender, a
+/// `(token, holder)` balance, a `(contract, selector)` group) rather than the addresses
+/// themselves: 16-byte entries instead of 28 to 48 (the balance map of a gigagas `erc20` block
+/// then fits the core's cache), and no hashing of 40-byte keys. Two keys sharing a fingerprint
+/// (one chance in 2^64 per pair, or a crafted pair) only make a wrong prediction, which costs
+/// parallelism, never exactness.
+type Fingerprints<V> = HashMap<u64, V, BuildHasherDefault<Fingerprinted>>;
+
+/// Folds `bytes` into the fingerprint `state`, eight bytes at a time.
+fn fold(mut state: u64, bytes: &[u8]) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    for chunk in bytes.chunks(8) {
+        let mut word = [0u8; 8];
+        word[..chunk.len()].copy_from_slice(chunk);
+        // The added constant keeps zero words from leaving a zero state at zero.
+        state =
+            (state ^ u64::from_le_bytes(word)).wrapping_add(0x2d35_8dcc_aa6c_78a5).wrapping_mul(K);
+        state ^= state >> 29;
+    }
+    state
+}
+
+/// The fingerprint of a key made of `parts`, in a `domain` of its own.
+fn fingerprint(domain: u64, parts: &[&[u8]]) -> u64 {
+    let state = parts.iter().fold(domain, |state, part| fold(state, part));
+    // Finalise: every bit of the key reaches the top bits (hashbrown's control bytes) and the
+    // bottom ones (the bucket).
+    let state = (state ^ (state >> 32)).wrapping_mul(0xd6e8_feb8_6659_fd93);
+    state ^ (state >> 32)
+}
+
+/// The hasher of [`Fingerprints`]: a fingerprint is already a hash.
+#[derive(Default)]
+struct Fingerprinted(u64);
+
+impl Hasher for Fingerprinted {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64` keys are hashed (`write_u64`); anything else still hashes correctly.
+        self.0 = fold(self.0, bytes);
+    }
+
+    fn write_u64(&mut self, fingerprint: u64) {
+        self.0 = fingerprint;
+    }
+}
+
 impl Predictions {
     /// Looks at every transaction of `block` once.
     ///
-    /// One map per kind of key, each keyed as compactly as it can be: this pass runs before
-    /// every block the policy looks at, and a gigagas block of cheap transactions has 20,000 to
-    /// 50,000 of them (one map of an enum of every key took 200-500 ns per transaction, 4-5% of
-    /// such a block's sequential time, in cache misses on a table of 56-byte entries).
+    /// One map per kind of key, each keyed by a 64-bit fingerprint ([`Fingerprints`]): this
+    /// pass runs before every block the policy looks at, and a gigagas block of cheap
+    /// transactions has 20,000 to 50,000 of them. One map of an enum of every key took 200-500
+    /// ns per transaction in cache misses on 56-byte entries; maps keyed by the addresses
+    /// themselves still took 9-14 ms of `erc20` (400-600 ns per transaction, its balance map's
+    /// entries 48 bytes), 6-7 ms of `hot-100`; fingerprints 3-4 ms and 2.5-3.3 ms.
     pub(crate) fn of(block: &Block) -> Self {
+        const SENDER: u64 = 1;
+        const BALANCE: u64 = 2;
+        const BARE_CALL: u64 = 3;
+        const GROUP: u64 = 4;
         let n = block.transactions.len();
         // Per sender: its last transaction and how many it sent.
-        let mut senders: AddressHashMap<(u32, u32)> =
-            AddressHashMap::with_capacity_and_hasher(n, Default::default());
+        let mut senders: Fingerprints<(u32, u32)> =
+            Fingerprints::with_capacity_and_hasher(n, Default::default());
         // Per ERC-20 balance (token, holder), per bare call's recipient: the last transaction.
         let transfers = block
             .transactions
             .iter()
             .filter(|tx| matches!(tx.data.len(), 68 | 100) && tx.kind.is_call())
             .count();
-        let mut balances: HashMap<(Address, Address), u32> =
-            HashMap::with_capacity_and_hasher(2 * transfers, Default::default());
-        let mut bare_calls: AddressHashMap<u32> = AddressHashMap::default();
+        let mut balances: Fingerprints<u32> =
+            Fingerprints::with_capacity_and_hasher(2 * transfers, Default::default());
+        let mut bare_calls: Fingerprints<u32> = Fingerprints::default();
         // Per call group (contract, selector): its first and its last transaction.
-        let mut groups: HashMap<(Address, [u8; 4]), (u32, u32)> = HashMap::default();
+        let mut groups: Fingerprints<(u32, u32)> = Fingerprints::default();
         let mut this = Self {
             followed: vec![NONE; n],
             first_follower: vec![NONE; n],
@@ -107,7 +164,8 @@ impl Predictions {
                     followed = earlier;
                 }
             };
-            let sender = senders.entry(tx.caller).or_insert((NONE, 0));
+            let sender =
+                senders.entry(fingerprint(SENDER, &[tx.caller.as_slice()])).or_insert((NONE, 0));
             let by_sender = sender.0 != NONE;
             nearest(std::mem::replace(&mut sender.0, j));
             sender.1 += 1;
@@ -117,11 +175,13 @@ impl Predictions {
                 let data = tx.data.as_ref();
                 let mut balance = |holder: Option<Address>| {
                     if let Some(holder) = holder {
-                        nearest(balances.insert((to, holder), j).unwrap_or(NONE));
+                        let key = fingerprint(BALANCE, &[to.as_slice(), holder.as_slice()]);
+                        nearest(balances.insert(key, j).unwrap_or(NONE));
                     }
                 };
                 if data.is_empty() && tx.value.is_zero() {
-                    let earlier = bare_calls.insert(to, j).unwrap_or(NONE);
+                    let key = fingerprint(BARE_CALL, &[to.as_slice()]);
+                    let earlier = bare_calls.insert(key, j).unwrap_or(NONE);
                     by_bare_call = earlier != NONE;
                     nearest(earlier);
                 } else if data.len() == 68 && data[..4] == TRANSFER {
@@ -132,8 +192,8 @@ impl Predictions {
                     balance(address_argument(data, 1));
                 }
                 if let Some(selector) = data.get(..4) {
-                    let selector = [selector[0], selector[1], selector[2], selector[3]];
-                    let (first, last) = groups.entry((to, selector)).or_insert((j, NONE));
+                    let key = fingerprint(GROUP, &[to.as_slice(), selector]);
+                    let (first, last) = groups.entry(key).or_insert((j, NONE));
                     this.call_group[j as usize] = *first;
                     if *last != NONE {
                         this.previous_call[j as usize] = *last;
@@ -236,6 +296,26 @@ mod tests {
 
     fn followed(predictions: &Predictions, n: usize) -> Vec<Option<usize>> {
         (0..n).map(|j| predictions.followed(j)).collect()
+    }
+
+    #[test]
+    fn fingerprints_tell_keys_apart() {
+        // Addresses that differ in one byte anywhere, vanity addresses full of zeros among them.
+        let mut seen = std::collections::HashSet::new();
+        for position in 0..20 {
+            for value in 0..=255u8 {
+                let mut bytes = [0u8; 20];
+                bytes[position] = value;
+                let a = Address::from(bytes);
+                assert_eq!(fingerprint(1, &[a.as_slice()]), fingerprint(1, &[a.as_slice()]));
+                seen.insert(fingerprint(1, &[a.as_slice()]));
+                // The same address as token and as holder names two different balances.
+                seen.insert(fingerprint(2, &[a.as_slice(), Address::ZERO.as_slice()]));
+                seen.insert(fingerprint(2, &[Address::ZERO.as_slice(), a.as_slice()]));
+            }
+        }
+        // 20 * 255 distinct non-zero addresses, the zero address, three keys each.
+        assert_eq!(seen.len(), 3 * (20 * 255 + 1) - 1, "only (0, 0) repeats between the pairs");
     }
 
     #[test]
