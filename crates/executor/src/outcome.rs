@@ -103,11 +103,11 @@ pub enum FallbackReason {
         /// Transactions in the block.
         txs: usize,
     },
-    /// Most transactions follow an earlier one (same sender, or a bare call to the same
-    /// recipient): they would mostly fail validation and run again.
-    Followers {
-        /// Transactions that follow an earlier one.
-        followers: usize,
+    /// Bare calls (no value, no calldata) to one address are too large a share of the block:
+    /// they can only run that address' fallback, one after the other.
+    BareCallChain {
+        /// Bare calls to the address that received the most.
+        longest: usize,
         /// Transactions in the block.
         txs: usize,
     },
@@ -122,10 +122,9 @@ impl std::fmt::Display for FallbackReason {
             Self::SenderChain { longest, txs } => {
                 write!(f, "one sender has {longest} of {txs} transactions")
             }
-            Self::Followers { followers, txs } => write!(
-                f,
-                "{followers} of {txs} transactions follow an earlier one (same sender or bare call)"
-            ),
+            Self::BareCallChain { longest, txs } => {
+                write!(f, "{longest} of {txs} transactions are bare calls to one address")
+            }
         }
     }
 }

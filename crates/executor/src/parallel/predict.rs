@@ -52,11 +52,10 @@ pub(crate) struct Predictions {
     /// The previous and the next transaction of `j`'s call group, or [`NONE`].
     previous_call: Vec<u32>,
     next_call: Vec<u32>,
-    /// Transactions that follow an earlier one of the same sender or an earlier bare call to
-    /// the same recipient (the policy's signal).
-    sender_or_bare_followers: usize,
     /// Transactions of the busiest sender.
     longest_sender_chain: usize,
+    /// Bare calls (no value, no calldata) to the address that received the most.
+    longest_bare_chain: usize,
 }
 
 /// The ERC-20 holder address in calldata argument `n` (0-based), if the word is an address.
@@ -141,7 +140,8 @@ impl Predictions {
             .count();
         let mut balances: Fingerprints<u32> =
             Fingerprints::with_capacity_and_hasher(2 * transfers, Default::default());
-        let mut bare_calls: Fingerprints<u32> = Fingerprints::default();
+        // Per bare call's recipient: the last one and how many it received.
+        let mut bare_calls: Fingerprints<(u32, u32)> = Fingerprints::default();
         // Per call group (contract, selector): its first and its last transaction.
         let mut groups: Fingerprints<(u32, u32)> = Fingerprints::default();
         let mut this = Self {
@@ -166,11 +166,9 @@ impl Predictions {
             };
             let sender =
                 senders.entry(fingerprint(SENDER, &[tx.caller.as_slice()])).or_insert((NONE, 0));
-            let by_sender = sender.0 != NONE;
             nearest(std::mem::replace(&mut sender.0, j));
             sender.1 += 1;
             this.longest_sender_chain = this.longest_sender_chain.max(sender.1 as usize);
-            let mut by_bare_call = false;
             if let TxKind::Call(to) = tx.kind {
                 let data = tx.data.as_ref();
                 let mut balance = |holder: Option<Address>| {
@@ -181,9 +179,10 @@ impl Predictions {
                 };
                 if data.is_empty() && tx.value.is_zero() {
                     let key = fingerprint(BARE_CALL, &[to.as_slice()]);
-                    let earlier = bare_calls.insert(key, j).unwrap_or(NONE);
-                    by_bare_call = earlier != NONE;
-                    nearest(earlier);
+                    let recipient = bare_calls.entry(key).or_insert((NONE, 0));
+                    nearest(std::mem::replace(&mut recipient.0, j));
+                    recipient.1 += 1;
+                    this.longest_bare_chain = this.longest_bare_chain.max(recipient.1 as usize);
                 } else if data.len() == 68 && data[..4] == TRANSFER {
                     balance(Some(tx.caller));
                     balance(address_argument(data, 0));
@@ -206,7 +205,6 @@ impl Predictions {
                 this.followed[j as usize] = followed;
                 this.next_follower[j as usize] = this.first_follower[followed as usize];
                 this.first_follower[followed as usize] = j;
-                this.sender_or_bare_followers += usize::from(by_sender || by_bare_call);
             }
         }
         this
@@ -244,10 +242,9 @@ impl Predictions {
         self.next_call.get(tx).copied().filter(|i| *i != NONE).map(|i| i as usize)
     }
 
-    /// How many transactions follow an earlier one of their sender, or an earlier bare call to
-    /// their recipient.
-    pub(crate) fn sender_or_bare_followers(&self) -> usize {
-        self.sender_or_bare_followers
+    /// How many bare calls (no value, no calldata) the address that received the most got.
+    pub(crate) fn longest_bare_chain(&self) -> usize {
+        self.longest_bare_chain
     }
 
     /// Transactions of the busiest sender.
@@ -330,7 +327,7 @@ mod tests {
         assert_eq!(p.followers_of(0).collect::<Vec<_>>(), [2]);
         assert_eq!(p.followers_of(1).count(), 0);
         assert_eq!(p.longest_sender_chain(), 3);
-        assert_eq!(p.sender_or_bare_followers(), 2);
+        assert_eq!(p.longest_bare_chain(), 0, "payments are no bare calls");
     }
 
     #[test]
@@ -345,7 +342,7 @@ mod tests {
             call(5, 60, 0, erc20(TRANSFER, &[9])),
         ]);
         assert_eq!(followed(&p, 5), [None, None, Some(0), Some(2), None], "other tokens apart");
-        assert_eq!(p.sender_or_bare_followers(), 0, "not the policy's followers");
+        assert_eq!(p.longest_bare_chain(), 0);
         // Call groups: token 50's transfers, its transferFrom, token 60's transfer.
         let groups: Vec<_> = (0..5).map(|j| p.call_group(j)).collect();
         assert_eq!(groups, [Some(0), Some(0), Some(0), Some(3), Some(4)]);
@@ -384,7 +381,7 @@ mod tests {
             }),
         ]);
         assert_eq!(followed(&p, 7), [None, Some(0), None, None, None, None, None]);
-        assert_eq!(p.sender_or_bare_followers(), 1);
+        assert_eq!(p.longest_bare_chain(), 2);
     }
 
     #[test]
