@@ -287,10 +287,15 @@ mod tests {
         let [one, two] = measured.records.as_slice() else { panic!("one record per thread count") };
         assert_eq!((one.threads, two.threads), (1, 2));
         assert_eq!(one.machine_ceiling, 1.0, "one thread has nothing to share");
-        // Two copies side by side take at least as long as the slower of them alone would:
-        // the ceiling is a positive number no larger than the thread count, give or take
-        // timer noise on a busy machine.
-        assert!(two.machine_ceiling > 0.0 && two.machine_ceiling < 2.5, "{}", two.machine_ceiling);
+        // A positive ratio of two measured times. Not bounded by the thread count here: the
+        // other tests of this crate run beside this one (one spins two threads to time the
+        // round trip), and with two samples of a 200-transaction block a preempted sequential
+        // run alone took the ceiling to 3.2 in one CI run.
+        assert!(
+            two.machine_ceiling > 0.0 && two.machine_ceiling.is_finite(),
+            "{}",
+            two.machine_ceiling
+        );
         assert!((two.ideal_speedup - 2.0).abs() < 0.01, "independent: {}", two.ideal_speedup);
         assert!(one.speedup > 0.0 && two.speedup > 0.0);
         assert_eq!(two.engine, "parallel/2");
