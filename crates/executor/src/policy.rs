@@ -11,7 +11,7 @@
 //! | threads | 1 → sequential | one worker cannot overlap anything |
 //! | transactions | fewer than [`MIN_TRANSACTIONS`] → sequential | fixed costs dominate |
 //! | gas | under [`MIN_GAS`] (sum of gas limits) → sequential | the whole block takes microseconds |
-//! | senders | the longest chain of one sender's transactions caps the speedup at `txs / chain`; below [`MIN_SENDER_PARALLELISM`] → sequential | nonces make one sender's transactions a strict chain |
+//! | senders | the longest chain of one sender's transactions caps the speedup at `txs / chain`; below [`MIN_CHAIN_PARALLELISM`] → sequential | nonces make one sender's transactions a strict chain |
 //! | bare calls | the same for the bare calls (no value, no calldata) to one address | a bare call can only run the recipient's fallback: many senders doing so in one block is an airdrop handing out one shared balance, and the scheduler runs them one after the other (predicted followers) |
 //!
 //! (Until 2026-11-27 the last rule counted every transaction that followed an earlier one of
@@ -32,8 +32,9 @@ use crate::{block::Block, outcome::FallbackReason, parallel::predict::Prediction
 pub const MIN_TRANSACTIONS: usize = 24;
 /// Blocks whose transactions' gas limits add up to less run sequentially.
 pub const MIN_GAS: u64 = 1_500_000;
-/// Blocks whose longest single-sender chain caps the speedup below this run sequentially.
-pub const MIN_SENDER_PARALLELISM: f64 = 1.4;
+/// Blocks whose longest chain (one sender's transactions, or the bare calls to one address)
+/// caps the speedup below this run sequentially.
+pub const MIN_CHAIN_PARALLELISM: f64 = 1.4;
 /// Each worker should have at least this many transactions.
 pub const MIN_TRANSACTIONS_PER_WORKER: usize = 12;
 
@@ -70,11 +71,11 @@ pub(crate) fn plan(block: &Block, threads: usize) -> (Decision, Option<Predictio
     }
     let predictions = Predictions::of(block);
     let longest = predictions.longest_sender_chain();
-    if (txs as f64) < MIN_SENDER_PARALLELISM * longest as f64 {
+    if (txs as f64) < MIN_CHAIN_PARALLELISM * longest as f64 {
         return (Decision::Sequential(FallbackReason::SenderChain { longest, txs }), None);
     }
     let longest = predictions.longest_bare_chain();
-    if (txs as f64) < MIN_SENDER_PARALLELISM * longest as f64 {
+    if (txs as f64) < MIN_CHAIN_PARALLELISM * longest as f64 {
         return (Decision::Sequential(FallbackReason::BareCallChain { longest, txs }), None);
     }
     let threads = threads.min(txs / MIN_TRANSACTIONS_PER_WORKER).max(2);

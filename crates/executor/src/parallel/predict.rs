@@ -114,6 +114,21 @@ impl Hasher for Fingerprinted {
     }
 }
 
+/// Appends transaction `j` to the chain named `key` (per chain: its last transaction and its
+/// length), keeping `longest` the length of the longest. Returns the chain's previous
+/// transaction, or [`NONE`].
+fn extend_chain(
+    chains: &mut Fingerprints<(u32, u32)>,
+    key: u64,
+    j: u32,
+    longest: &mut usize,
+) -> u32 {
+    let (last, length) = chains.entry(key).or_insert((NONE, 0));
+    *length += 1;
+    *longest = (*longest).max(*length as usize);
+    std::mem::replace(last, j)
+}
+
 impl Predictions {
     /// Looks at every transaction of `block` once.
     ///
@@ -132,7 +147,7 @@ impl Predictions {
         // Per sender: its last transaction and how many it sent.
         let mut senders: Fingerprints<(u32, u32)> =
             Fingerprints::with_capacity_and_hasher(n, Default::default());
-        // Per ERC-20 balance (token, holder), per bare call's recipient: the last transaction.
+        // Per ERC-20 balance (token, holder): the last transaction.
         let transfers = block
             .transactions
             .iter()
@@ -164,11 +179,8 @@ impl Predictions {
                     followed = earlier;
                 }
             };
-            let sender =
-                senders.entry(fingerprint(SENDER, &[tx.caller.as_slice()])).or_insert((NONE, 0));
-            nearest(std::mem::replace(&mut sender.0, j));
-            sender.1 += 1;
-            this.longest_sender_chain = this.longest_sender_chain.max(sender.1 as usize);
+            let key = fingerprint(SENDER, &[tx.caller.as_slice()]);
+            nearest(extend_chain(&mut senders, key, j, &mut this.longest_sender_chain));
             if let TxKind::Call(to) = tx.kind {
                 let data = tx.data.as_ref();
                 let mut balance = |holder: Option<Address>| {
@@ -179,10 +191,7 @@ impl Predictions {
                 };
                 if data.is_empty() && tx.value.is_zero() {
                     let key = fingerprint(BARE_CALL, &[to.as_slice()]);
-                    let recipient = bare_calls.entry(key).or_insert((NONE, 0));
-                    nearest(std::mem::replace(&mut recipient.0, j));
-                    recipient.1 += 1;
-                    this.longest_bare_chain = this.longest_bare_chain.max(recipient.1 as usize);
+                    nearest(extend_chain(&mut bare_calls, key, j, &mut this.longest_bare_chain));
                 } else if data.len() == 68 && data[..4] == TRANSFER {
                     balance(Some(tx.caller));
                     balance(address_argument(data, 0));
