@@ -41,6 +41,7 @@
 //! | input: block environment, transactions | [`block`] |
 //! | output: outcomes, invalid transactions, statistics | [`outcome`] |
 //! | rules both engines share | `evm.rs` |
+//! | 64-bit fingerprints (the look's maps, the sequential engine's pre-block accounts) | `fingerprint.rs` |
 //! | the oracle | [`sequential`] |
 //! | multi-version memory | `parallel/mv_memory.rs` |
 //! | per-transaction database and read sets | `parallel/tx_db.rs` |
@@ -53,6 +54,7 @@
 pub mod block;
 pub mod error;
 mod evm;
+mod fingerprint;
 pub mod outcome;
 pub mod parallel;
 pub mod policy;

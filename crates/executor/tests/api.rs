@@ -167,3 +167,35 @@ fn fees_reach_the_beneficiary_exactly() {
         assert_eq!(beneficiary.balance, U256::from(3 * 21_000 * GWEI), "{engine:?}");
     }
 }
+
+#[test]
+fn only_what_differs_from_the_pre_block_state_is_a_change() {
+    let mut state = state(3);
+    // Exists, and is paid nothing: touched, written back as it was.
+    let idle = Address::repeat_byte(0x11);
+    state.insert_account(idle, MemoryAccount::with_balance(U256::from(7)));
+    // Exists with code, and is paid: its balance changes, its code does not.
+    let contract = Address::repeat_byte(0x22);
+    let stop = lanes_executor::revm::bytecode::Bytecode::new_raw(Bytes::from_static(&[0x00]));
+    state.insert_account(contract, MemoryAccount::with_code(stop, U256::from(1)));
+    // Does not exist before the block.
+    let fresh = Address::repeat_byte(0x33);
+    let block = Block {
+        context: context(30_000_000),
+        transactions: vec![
+            transfer(1, 0, idle, 0),
+            transfer(2, 0, contract, 5),
+            transfer(3, 0, fresh, 9),
+        ],
+    };
+    let sequential = execute(Engine::Sequential, &block, &state).unwrap();
+    let changes = &sequential.changes.accounts;
+    assert!(!changes.contains_key(&idle), "an account written back as it was is no change");
+    let paid = &changes[&contract];
+    assert_eq!(paid.info.unwrap().balance, U256::from(6));
+    assert!(paid.code.is_none(), "the contract's code is not new");
+    assert_eq!(changes[&fresh].info.unwrap().balance, U256::from(9));
+    for engine in ENGINES {
+        assert_eq!(execute(engine, &block, &state).unwrap().changes, sequential.changes, "{engine:?}");
+    }
+}

@@ -52,11 +52,49 @@ impl AccountChange {
     /// This final state of `address` with whatever equals the pre-state in `source` dropped,
     /// so that it is canonical; `None` when nothing differs from the pre-state.
     pub fn canonical<S: StateSource + ?Sized>(
-        mut self,
+        self,
         source: &S,
         address: Address,
     ) -> Result<Option<Self>, SourceError> {
         let before = source.account(address)?.as_ref().map(AccountState::from);
+        self.canonical_against(before, source, address)
+    }
+
+    /// [`Self::canonical`] when the caller already knows the account before the block
+    /// (`before`): only the storage is compared with `source`.
+    pub fn canonical_against<S: StateSource + ?Sized>(
+        mut self,
+        before: Option<AccountState>,
+        source: &S,
+        address: Address,
+    ) -> Result<Option<Self>, SourceError> {
+        self.canonical_storage(source, address)?;
+        if self.info.map(|i| i.code_hash) == before.map(|i| i.code_hash) {
+            self.code = None;
+        }
+        let changed = self.info != before || self.storage_cleared || !self.storage.is_empty();
+        Ok(changed.then_some(self))
+    }
+
+    /// [`Self::canonical`] when the caller knows that the account itself differs from before
+    /// the block and has already dropped `code` unless the block gave it new code: only the
+    /// storage is compared with `source`.
+    pub fn canonical_changed<S: StateSource + ?Sized>(
+        mut self,
+        source: &S,
+        address: Address,
+    ) -> Result<Self, SourceError> {
+        self.canonical_storage(source, address)?;
+        Ok(self)
+    }
+
+    /// Drops the storage writes that leave a slot as it was before the block, and a wipe of
+    /// storage that was empty.
+    fn canonical_storage<S: StateSource + ?Sized>(
+        &mut self,
+        source: &S,
+        address: Address,
+    ) -> Result<(), SourceError> {
         if self.storage_cleared && !source.has_storage(address)? {
             // Wiping storage that was empty is no change at all.
             self.storage_cleared = false;
@@ -72,11 +110,7 @@ impl AccountChange {
             }
             self.storage = kept;
         }
-        if self.info.map(|i| i.code_hash) == before.map(|i| i.code_hash) {
-            self.code = None;
-        }
-        let changed = self.info != before || self.storage_cleared || !self.storage.is_empty();
-        Ok(changed.then_some(self))
+        Ok(())
     }
 }
 

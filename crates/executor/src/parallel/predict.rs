@@ -21,12 +21,12 @@
 //! (`previous_call`, `next_call`), and the scheduler chains a group only once its calls keep
 //! failing validation at run time (see `Scheduler::learn`).
 
-use crate::block::Block;
-use alloy_primitives::{Address, TxKind};
-use std::{
-    collections::HashMap,
-    hash::{BuildHasherDefault, Hasher},
+use crate::{
+    block::Block,
+    fingerprint::{fingerprint, Fingerprinted},
 };
+use alloy_primitives::{Address, TxKind};
+use std::{collections::HashMap, hash::BuildHasherDefault};
 
 /// No transaction: the sentinel of the index arrays.
 const NONE: u32 = u32::MAX;
@@ -71,48 +71,6 @@ fn address_argument(data: &[u8], n: usize) -> Option<Address> {
 /// (one chance in 2^64 per pair, or a crafted pair) only make a wrong prediction, which costs
 /// parallelism, never exactness.
 type Fingerprints<V> = HashMap<u64, V, BuildHasherDefault<Fingerprinted>>;
-
-/// Folds `bytes` into the fingerprint `state`, eight bytes at a time.
-fn fold(mut state: u64, bytes: &[u8]) -> u64 {
-    const K: u64 = 0x9e37_79b9_7f4a_7c15;
-    for chunk in bytes.chunks(8) {
-        let mut word = [0u8; 8];
-        word[..chunk.len()].copy_from_slice(chunk);
-        // The added constant keeps zero words from leaving a zero state at zero.
-        state =
-            (state ^ u64::from_le_bytes(word)).wrapping_add(0x2d35_8dcc_aa6c_78a5).wrapping_mul(K);
-        state ^= state >> 29;
-    }
-    state
-}
-
-/// The fingerprint of a key made of `parts`, in a `domain` of its own.
-fn fingerprint(domain: u64, parts: &[&[u8]]) -> u64 {
-    let state = parts.iter().fold(domain, |state, part| fold(state, part));
-    // Finalise: every bit of the key reaches the top bits (hashbrown's control bytes) and the
-    // bottom ones (the bucket).
-    let state = (state ^ (state >> 32)).wrapping_mul(0xd6e8_feb8_6659_fd93);
-    state ^ (state >> 32)
-}
-
-/// The hasher of [`Fingerprints`]: a fingerprint is already a hash.
-#[derive(Default)]
-struct Fingerprinted(u64);
-
-impl Hasher for Fingerprinted {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `u64` keys are hashed (`write_u64`); anything else still hashes correctly.
-        self.0 = fold(self.0, bytes);
-    }
-
-    fn write_u64(&mut self, fingerprint: u64) {
-        self.0 = fingerprint;
-    }
-}
 
 /// Appends transaction `j` to the chain named `key` (per chain: its last transaction and its
 /// length), keeping `longest` the length of the longest. Returns the chain's previous
