@@ -257,7 +257,11 @@ pub fn measure_block<S: StateSource + ?Sized>(
             commit_ms: output.stats.commit_time.as_secs_f64() * 1e3,
             idle_ms: output.stats.idle_time.as_secs_f64() * 1e3,
             engine: engine_name(output.stats.engine),
-            decision: output.stats.fallback.map(|f| f.to_string()),
+            decision: output
+                .stats
+                .fallback
+                .map(|f| f.to_string())
+                .or_else(|| output.stats.probe.map(|p| format!("probed: {p}"))),
             sequential_peak_bytes: sequential_peak,
             parallel_peak_bytes: parallel_peak,
         });

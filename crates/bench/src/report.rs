@@ -59,7 +59,8 @@ pub struct Record {
     pub finalize_ms: f64,
     /// The engine that actually ran (what the adaptive policy chose).
     pub engine: String,
-    /// Why the policy chose it, when it was not the plain parallel engine.
+    /// Why the policy chose it, when it was not the plain parallel engine, or what its timed
+    /// probe measured before the parallel engine took over.
     pub decision: Option<String>,
     /// Peak heap of a sequential run, in bytes (when measured).
     pub sequential_peak_bytes: Option<usize>,

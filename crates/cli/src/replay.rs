@@ -152,7 +152,10 @@ fn replay_block(block: &MainnetBlock, args: &Args) -> Result<Row, String> {
     let chosen = match (parallel.stats.engine, parallel.stats.fallback) {
         (_, Some(reason)) => format!("  sequential: {reason}"),
         (EngineKind::Parallel { threads }, None) if args.engine == EngineChoice::Auto => {
-            format!("  parallel/{threads}")
+            match parallel.stats.probe {
+                Some(probe) => format!("  parallel/{threads}, probed: {probe}"),
+                None => format!("  parallel/{threads}"),
+            }
         }
         _ => String::new(),
     };

@@ -50,6 +50,7 @@
 //! | in-order windows on the sequential engine's loop | `parallel/in_order.rs` |
 //! | parallel finalisation of the state changes | `parallel/finalize.rs` |
 //! | the adaptive policy | [`policy`] |
+//! | its timed look, while the cores are far apart | [`probe`] |
 
 pub mod block;
 pub mod error;
@@ -58,13 +59,14 @@ mod fingerprint;
 pub mod outcome;
 pub mod parallel;
 pub mod policy;
+pub mod probe;
 pub mod sequential;
 
 pub use block::{block_env, BlobParams, Block, BlockContext, BlockHashes, MissingBlockHash};
 pub use error::ExecutionError;
 pub use outcome::{
-    BlockOutput, BlockTrace, EngineKind, ExecutionStats, FallbackReason, InvalidTx, TxOutcome,
-    TxResult, TxStatus,
+    BlockOutput, BlockTrace, EngineKind, ExecutionStats, FallbackReason, InvalidTx, Probe,
+    TxOutcome, TxResult, TxStatus,
 };
 pub use parallel::execute_parallel;
 pub use sequential::execute_sequential;
@@ -101,6 +103,13 @@ pub struct ExecuteOptions {
     /// execution, run the next `K` in order on the sequential engine, as the throttle does
     /// when conflicts are frequent, so that small blocks exercise the hand-over both ways.
     pub in_order_every: Option<std::num::NonZeroUsize>,
+    /// Parallel engine, for tests: run the first `K` transactions on the sequential engine and
+    /// hand the rest over, as the adaptive policy's timed [`probe`] does when the cores are far
+    /// apart. Ignored when tracing.
+    pub sequential_prefix: Option<std::num::NonZeroUsize>,
+    /// [`Engine::Auto`]: take this as the core-to-core round trip instead of measuring it, to
+    /// reproduce a decision of the [`probe`] (and for tests).
+    pub round_trip: Option<std::time::Duration>,
 }
 
 /// Executes `block` on the pre-block state `source` with `engine`.
@@ -126,7 +135,30 @@ pub fn execute_with<S: StateSource + ?Sized>(
         }
         Engine::Auto { threads } => match policy::plan(block, threads) {
             (policy::Decision::Parallel { threads }, predictions) => {
-                parallel::execute_parallel_predicted(block, source, threads, options, predictions)
+                // Timed first when the cores are far apart (not when tracing: the trace
+                // needs every transaction's dependencies from the parallel engine).
+                let probing = !options.trace && options.in_order_every.is_none();
+                let round_trip = probing
+                    .then(|| options.round_trip.or_else(parallel::helpers::round_trip))
+                    .flatten();
+                match round_trip.filter(|rt| *rt >= probe::FAR_ROUND_TRIP) {
+                    Some(round_trip) => probe::execute_probed(
+                        block,
+                        source,
+                        threads,
+                        options,
+                        predictions,
+                        round_trip,
+                    ),
+                    None => parallel::execute_parallel_predicted(
+                        block,
+                        source,
+                        threads,
+                        options,
+                        predictions,
+                        None,
+                    ),
+                }
             }
             (policy::Decision::Sequential(reason), _) => {
                 let mut output = sequential::execute_sequential_with(block, source, options)?;

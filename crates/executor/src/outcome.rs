@@ -111,6 +111,33 @@ pub enum FallbackReason {
         /// Transactions in the block.
         txs: usize,
     },
+    /// The cores are far apart and the block's transactions too cheap, or too few, to pay
+    /// for sharing cache lines between them: what the policy's timed probe found
+    /// ([`crate::probe`]).
+    CheapTransactions(Probe),
+}
+
+/// What the adaptive policy's timed probe measured ([`crate::probe`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Probe {
+    /// The block's first transactions, run on the sequential engine and timed.
+    pub transactions: usize,
+    /// Their mean time.
+    pub per_tx: Duration,
+    /// The core-to-core round trip measured before.
+    pub round_trip: Duration,
+}
+
+impl std::fmt::Display for Probe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "first {} txs {:.1} us each, round trip {} ns",
+            self.transactions,
+            self.per_tx.as_secs_f64() * 1e6,
+            self.round_trip.as_nanos()
+        )
+    }
 }
 
 impl std::fmt::Display for FallbackReason {
@@ -125,6 +152,7 @@ impl std::fmt::Display for FallbackReason {
             Self::BareCallChain { longest, txs } => {
                 write!(f, "{longest} of {txs} transactions are bare calls to one address")
             }
+            Self::CheapTransactions(probe) => write!(f, "cores far apart: {probe}"),
         }
     }
 }
@@ -148,6 +176,9 @@ pub struct ExecutionStats {
     pub in_order: usize,
     /// Set when the parallel engine fell back to sequential execution.
     pub fallback: Option<FallbackReason>,
+    /// What the policy's timed probe measured, when it ran ([`crate::probe`]); when the block
+    /// then ran in parallel, the probed transactions count as run in order.
+    pub probe: Option<Probe>,
     /// Wall time spent executing transactions (summed over workers). For the parallel engine:
     /// the workers' time outside the commit and idle waits (speculative executions and
     /// publishing their writes); re-executions at the frontier count as commit time.
@@ -174,6 +205,7 @@ impl ExecutionStats {
             deferred: 0,
             in_order: 0,
             fallback: None,
+            probe: None,
             execute_time: Duration::ZERO,
             validate_time: Duration::ZERO,
             commit_time: Duration::ZERO,

@@ -30,7 +30,7 @@ use revm::{
 };
 use std::{
     panic::{catch_unwind, AssertUnwindSafe},
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 /// Storage written during the block for one account.
@@ -317,36 +317,91 @@ pub fn execute_sequential_with<S: StateSource + ?Sized>(
     options: ExecuteOptions,
 ) -> Result<BlockOutput, ExecutionError> {
     let mut tx_times = Vec::with_capacity(if options.trace { block.transactions.len() } else { 0 });
-    let mut stats = ExecutionStats::new(EngineKind::Sequential);
-    let mut results: Vec<TxResult> = Vec::with_capacity(block.transactions.len());
-    let mut gas = BlockGas::default();
-    // Sized like the parallel engine's tables, so that neither engine rehashes as it goes.
-    let db = OverlayDb::new(source, &block.context.block_hashes, block.expected_writes().0);
-    let started = Instant::now();
-    let db = execute_in_order(
-        block,
-        cfg_env(&block.context),
-        0..block.transactions.len(),
-        db,
-        &mut InOrder {
-            gas: &mut gas,
-            results: &mut results,
-            executions: &mut stats.executions,
-            tx_times: options.trace.then_some(&mut tx_times),
-        },
-    )?;
-    stats.execute_time = started.elapsed();
-    let finalize = Instant::now();
-    let changes = db.into_changes()?;
-    stats.finalize_time = finalize.elapsed();
-    Ok(BlockOutput {
-        results,
-        changes,
-        gas_used: gas.gas_used,
-        blob_gas_used: gas.blob_gas_used,
-        stats,
-        trace: options.trace.then(|| BlockTrace { tx_times, dependencies: Vec::new() }),
-    })
+    let all = block.transactions.len();
+    let prefix = Prefix::run(block, source, all, options.trace.then_some(&mut tx_times))?;
+    let mut output = prefix.finish(block)?;
+    output.trace = options.trace.then(|| BlockTrace { tx_times, dependencies: Vec::new() });
+    Ok(output)
+}
+
+/// A block's first transactions, run on the sequential engine: the whole block for the
+/// sequential engine, the adaptive policy's timed probe ([`crate::probe`]) otherwise, which
+/// either finishes the block here or hands it to the parallel engine.
+#[derive(Debug)]
+pub(crate) struct Prefix<'a, S: ?Sized> {
+    /// The state after the prefix.
+    pub(crate) db: OverlayDb<'a, S>,
+    /// One result per transaction of the prefix.
+    pub(crate) results: Vec<TxResult>,
+    /// Gas and blob gas the prefix used.
+    pub(crate) gas: BlockGas,
+    /// Executions (invalid transactions are not executed).
+    pub(crate) executions: usize,
+    /// How long the prefix took.
+    pub(crate) time: Duration,
+}
+
+impl<'a, S: StateSource + ?Sized> Prefix<'a, S> {
+    /// Runs the first `len` transactions of `block` on `source` (with their times when
+    /// `tx_times` is given).
+    pub(crate) fn run(
+        block: &'a Block,
+        source: &'a S,
+        len: usize,
+        tx_times: Option<&mut Vec<Duration>>,
+    ) -> Result<Self, ExecutionError> {
+        let mut results: Vec<TxResult> = Vec::with_capacity(block.transactions.len());
+        let mut gas = BlockGas::default();
+        let mut executions = 0;
+        // Sized like the parallel engine's tables, so that neither engine rehashes as it goes.
+        let db = OverlayDb::new(source, &block.context.block_hashes, block.expected_writes().0);
+        let started = Instant::now();
+        let db = execute_in_order(
+            block,
+            cfg_env(&block.context),
+            0..len.min(block.transactions.len()),
+            db,
+            &mut InOrder {
+                gas: &mut gas,
+                results: &mut results,
+                executions: &mut executions,
+                tx_times,
+            },
+        )?;
+        Ok(Self { db, results, gas, executions, time: started.elapsed() })
+    }
+
+    /// Runs the rest of the block on the sequential engine and builds its output.
+    pub(crate) fn finish(self, block: &'a Block) -> Result<BlockOutput, ExecutionError> {
+        let Self { db, mut results, mut gas, mut executions, time } = self;
+        let started = Instant::now();
+        let db = execute_in_order(
+            block,
+            cfg_env(&block.context),
+            results.len()..block.transactions.len(),
+            db,
+            &mut InOrder {
+                gas: &mut gas,
+                results: &mut results,
+                executions: &mut executions,
+                tx_times: None,
+            },
+        )?;
+        let mut stats = ExecutionStats::new(EngineKind::Sequential);
+        stats.executions = executions;
+        stats.execute_time = time + started.elapsed();
+        let finalize = Instant::now();
+        let changes = db.into_changes()?;
+        stats.finalize_time = finalize.elapsed();
+        Ok(BlockOutput {
+            results,
+            changes,
+            gas_used: gas.gas_used,
+            blob_gas_used: gas.blob_gas_used,
+            stats,
+            trace: None,
+        })
+    }
 }
 
 /// Where [`execute_in_order`] keeps the block's running totals.
@@ -358,7 +413,7 @@ pub(crate) struct InOrder<'r> {
     /// Executions (invalid transactions are not executed).
     pub(crate) executions: &'r mut usize,
     /// Per-transaction wall times, when tracing.
-    pub(crate) tx_times: Option<&'r mut Vec<std::time::Duration>>,
+    pub(crate) tx_times: Option<&'r mut Vec<Duration>>,
 }
 
 /// Executes `block.transactions[range]` one after the other on `db` with plain revm, checking

@@ -4,13 +4,14 @@
 
 use alloy_primitives::{Address, Bytes, U256};
 use lanes_executor::{
-    execute,
+    execute, execute_with,
     revm::{
         context::{BlockEnv, TxEnv},
         context_interface::result::InvalidTransaction,
         primitives::{hardfork::SpecId, TxKind},
     },
-    Block, BlockContext, Engine, ExecutionError, InvalidTx,
+    Block, BlockContext, Engine, EngineKind, ExecuteOptions, ExecutionError, FallbackReason,
+    InvalidTx,
 };
 use lanes_state::{InMemoryState, MemoryAccount};
 
@@ -196,6 +197,41 @@ fn only_what_differs_from_the_pre_block_state_is_a_change() {
     assert!(paid.code.is_none(), "the contract's code is not new");
     assert_eq!(changes[&fresh].info.unwrap().balance, U256::from(9));
     for engine in ENGINES {
-        assert_eq!(execute(engine, &block, &state).unwrap().changes, sequential.changes, "{engine:?}");
+        assert_eq!(
+            execute(engine, &block, &state).unwrap().changes,
+            sequential.changes,
+            "{engine:?}"
+        );
     }
+}
+
+#[test]
+fn the_policy_probes_blocks_when_the_cores_are_far_apart() {
+    let state = state(40);
+    let transactions = (1..=40)
+        .map(|i| TxEnv { gas_limit: 100_000, ..transfer(i, 0, Address::repeat_byte(0xee), 1) })
+        .collect();
+    let block = Block { context: context(30_000_000), transactions };
+    let sequential = execute(Engine::Sequential, &block, &state).unwrap();
+    let auto = |round_trip_ns| {
+        let options = ExecuteOptions {
+            round_trip: Some(std::time::Duration::from_nanos(round_trip_ns)),
+            ..Default::default()
+        };
+        execute_with(Engine::Auto { threads: 2 }, &block, &state, options).unwrap()
+    };
+    // A second per round trip: no transaction is worth it, the sequential engine finishes.
+    let far = auto(1_000_000_000);
+    assert!(far.same_result(&sequential), "{:?}", far.first_difference(&sequential));
+    let probe = far.stats.probe.expect("probed");
+    assert_eq!(probe.transactions, 8, "40 / 16 transactions, at least 8");
+    assert_eq!(far.stats.fallback, Some(FallbackReason::CheapTransactions(probe)));
+    assert_eq!(far.stats.engine, EngineKind::Sequential);
+    // Close cores: no probe, the parallel engine.
+    let close = auto(1);
+    assert!(close.same_result(&sequential));
+    assert_eq!(
+        (close.stats.probe, close.stats.engine),
+        (None, EngineKind::Parallel { threads: 2 })
+    );
 }

@@ -51,13 +51,18 @@ fn check_block(seed: u64, tally: &mut Tally) -> Result<(), String> {
     // every 1-4 transactions (invalid transactions and block gas included).
     let in_order_every =
         NonZeroUsize::new(if seed.is_multiple_of(3) { 1 + (seed / 3 % 4) as usize } else { 0 });
+    // Another third run their first 1-8 transactions on the sequential engine first, as the
+    // policy's timed probe does.
+    let sequential_prefix =
+        NonZeroUsize::new(if seed % 3 == 1 { 1 + (seed / 3 % 8) as usize } else { 0 });
     let what = format!(
-        "seed {seed} ({}, {threads} threads, in-order windows every {in_order_every:?})",
+        "seed {seed} ({}, {threads} threads, in-order windows every {in_order_every:?}, \
+         {sequential_prefix:?} first in order)",
         workload.name
     );
     let run = std::panic::catch_unwind(AssertUnwindSafe(|| {
         let sequential = execute(Engine::Sequential, &workload.block, &workload.state);
-        let options = ExecuteOptions { in_order_every, trace: false };
+        let options = ExecuteOptions { in_order_every, sequential_prefix, ..Default::default() };
         let parallel =
             execute_with(Engine::Parallel { threads }, &workload.block, &workload.state, options);
         (sequential, parallel)

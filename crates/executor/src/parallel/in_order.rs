@@ -89,6 +89,17 @@ pub(crate) fn run_window<S: StateSource + ?Sized>(
     let db = OverlayDb::new(&prefix, &block.context.block_hashes, 2 * window.len());
     let totals = &mut InOrder { gas, results, executions, tx_times: None };
     let db = execute_in_order(block, shared.cfg.clone(), window, db, totals)?;
+    publish_overlay(&shared.mv, last, db);
+    Ok(())
+}
+
+/// Publishes the net writes of transactions run in order on `db` (everything up to `last`
+/// committed) as the writes of `last`.
+pub(crate) fn publish_overlay<S: StateSource + ?Sized>(
+    mv: &MvMemory,
+    last: TxIdx,
+    db: OverlayDb<'_, S>,
+) {
     let (accounts, storage) = db.into_writes();
     let mut writes = WriteSet::default();
     writes.accounts.reserve(accounts.len());
@@ -103,7 +114,6 @@ pub(crate) fn run_window<S: StateSource + ?Sized>(
             .storage
             .extend(overlay.slots.into_iter().map(|(slot, value)| (address, slot, value)));
     }
-    // Nothing will retract or checkpoint these writes: the window is committed as it ends.
-    shared.mv.publish(last, &mut writes, &mut Vec::new(), &mut Vec::new());
-    Ok(())
+    // Nothing will retract or checkpoint these writes: they are committed as they end.
+    mv.publish(last, &mut writes, &mut Vec::new(), &mut Vec::new());
 }

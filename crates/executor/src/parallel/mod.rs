@@ -20,6 +20,7 @@ use crate::{
     error::ExecutionError,
     evm::{cfg_env, DbError},
     outcome::{BlockOutput, BlockTrace, EngineKind, ExecutionStats},
+    sequential::Prefix,
     ExecuteOptions,
 };
 use finalize::Finalizer;
@@ -81,17 +82,23 @@ pub fn execute_parallel_with<S: StateSource + ?Sized>(
     threads: usize,
     options: ExecuteOptions,
 ) -> Result<BlockOutput, ExecutionError> {
-    execute_parallel_predicted(block, source, threads, options, None)
+    let prefix = match options.sequential_prefix {
+        Some(len) if !options.trace => Some(Prefix::run(block, source, len.get(), None)?),
+        _ => None,
+    };
+    execute_parallel_predicted(block, source, threads, options, None, prefix)
 }
 
 /// [`execute_parallel_with`] with the block's predicted dependencies when the caller already
-/// has them (the policy looked).
-pub(crate) fn execute_parallel_predicted<S: StateSource + ?Sized>(
-    block: &Block,
-    source: &S,
+/// has them (the policy looked), and the block's first transactions when the caller already
+/// ran them on the sequential engine (the policy's probe, [`crate::probe`]).
+pub(crate) fn execute_parallel_predicted<'a, S: StateSource + ?Sized>(
+    block: &'a Block,
+    source: &'a S,
     threads: usize,
     options: ExecuteOptions,
     predictions: Option<predict::Predictions>,
+    prefix: Option<Prefix<'a, S>>,
 ) -> Result<BlockOutput, ExecutionError> {
     let threads = threads.clamp(1, block.transactions.len().max(1));
     let mut stats = ExecutionStats::new(EngineKind::Parallel { threads });
@@ -115,6 +122,17 @@ pub(crate) fn execute_parallel_predicted<S: StateSource + ?Sized>(
         predictions,
         options.in_order_every.map(std::num::NonZeroUsize::get),
     );
+    if let Some(prefix) = prefix {
+        // The prefix is committed: its net writes become its last transaction's, as an
+        // in-order window's do, and the commit frontier starts after it.
+        stats.executions += prefix.executions;
+        stats.in_order += prefix.results.len();
+        stats.execute_time += prefix.time;
+        if let Some(last) = prefix.results.len().checked_sub(1) {
+            in_order::publish_overlay(&shared.mv, last, prefix.db);
+        }
+        scheduler.start_after(prefix.results, prefix.gas);
+    }
     let finalizer = Finalizer::default();
     let work = || run_worker(&shared, &scheduler, &finalizer);
     let lease = if threads > 1 { helpers::Lease::take(threads - 1) } else { None };

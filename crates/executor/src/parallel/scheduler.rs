@@ -318,6 +318,25 @@ impl Scheduler {
         }
     }
 
+    /// Marks the block's first `results.len()` transactions committed, with their results and
+    /// the gas they used: the policy's probe ran them on the sequential engine, and their
+    /// writes are published. Called before any worker starts.
+    pub(crate) fn start_after(&self, results: Vec<TxResult>, gas: BlockGas) {
+        let committed = results.len().min(self.slots.len());
+        for slot in &self.slots[..committed] {
+            slot.status.store(COMMITTED, Ordering::Relaxed);
+        }
+        self.next_exec.store(committed, Ordering::Relaxed);
+        self.frontier.store(committed, Ordering::Relaxed);
+        if committed == self.slots.len() {
+            self.done.store(true, Ordering::Relaxed);
+        }
+        let mut commit = self.commit.lock();
+        commit.next = committed;
+        commit.gas = gas;
+        commit.results = results;
+    }
+
     /// The block's outcome once every worker has returned: results, gas, and (when tracing)
     /// each transaction's dependencies.
     #[allow(clippy::type_complexity)]

@@ -15,18 +15,28 @@ pub const THREADS: [usize; 4] = [1, 2, 4, 8];
 /// Executes `workload` sequentially and in parallel with each of [`THREADS`], then with the
 /// parallel engine's in-order windows (what its throttle runs on the sequential engine's loop)
 /// forced every few transactions, so that every workload hands over between the two paths
-/// many times; asserts that all results are the same, and returns the sequential one.
+/// many times, and with its first transactions run on the sequential engine before the
+/// parallel one takes over (what the policy's timed probe does); asserts that all results
+/// are the same, and returns the sequential one.
 pub fn run_all_engines(workload: &Workload) -> BlockOutput {
     let sequential = execute(Engine::Sequential, &workload.block, &workload.state)
         .unwrap_or_else(|e| panic!("{}: sequential execution failed: {e}", workload.name));
-    let plain = THREADS.map(|threads| (threads, None));
+    let plain = THREADS.map(|threads| (threads, None, None));
     let windows =
-        [(1, 1), (2, 3), (4, 2)].map(|(threads, every)| (threads, NonZeroUsize::new(every)));
-    for (threads, in_order_every) in plain.into_iter().chain(windows) {
-        let options = ExecuteOptions { in_order_every, trace: false };
-        let run = match in_order_every {
-            None => format!("parallel ({threads} threads)"),
-            Some(every) => format!("parallel ({threads} threads, in-order windows every {every})"),
+        [(1, 1), (2, 3), (4, 2)].map(|(threads, every)| (threads, NonZeroUsize::new(every), None));
+    let half = workload.block.transactions.len() / 2;
+    let prefixes =
+        [(2, 1), (2, half), (4, 3)].map(|(threads, len)| (threads, None, NonZeroUsize::new(len)));
+    for (threads, in_order_every, sequential_prefix) in
+        plain.into_iter().chain(windows).chain(prefixes)
+    {
+        let options = ExecuteOptions { in_order_every, sequential_prefix, ..Default::default() };
+        let run = match (in_order_every, sequential_prefix) {
+            (Some(every), _) => {
+                format!("parallel ({threads} threads, in-order windows every {every})")
+            }
+            (None, Some(len)) => format!("parallel ({threads} threads, after {len} in order)"),
+            (None, None) => format!("parallel ({threads} threads)"),
         };
         let parallel =
             execute_with(Engine::Parallel { threads }, &workload.block, &workload.state, options)
