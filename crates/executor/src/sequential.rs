@@ -175,8 +175,13 @@ impl<S: StateSource + ?Sized> DatabaseCommit for OverlayDb<'_, S> {
                 Some(AccountEffect::Changed(info)) => {
                     self.remember_code(info);
                     self.write(*address, account, Some(info.clone()));
-                    let slots = changed_slots(account);
-                    self.storage.entry(*address).or_default().slots.extend(slots);
+                    // Only accounts whose slots changed get a storage entry: an empty entry
+                    // for every account written (every sender) cost a hash insert per
+                    // account and a removal at the end, a fifth of a block of transfers.
+                    let mut slots = changed_slots(account).peekable();
+                    if slots.peek().is_some() {
+                        self.storage.entry(*address).or_default().slots.extend(slots);
+                    }
                 }
             }
         }
