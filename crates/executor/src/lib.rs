@@ -50,7 +50,7 @@
 //! | in-order windows on the sequential engine's loop | `parallel/in_order.rs` |
 //! | parallel finalisation of the state changes | `parallel/finalize.rs` |
 //! | the adaptive policy | [`policy`] |
-//! | its timed look, while the cores are far apart | [`probe`] |
+//! | its timed look at the first transactions | [`probe`] |
 
 pub mod block;
 pub mod error;
@@ -135,29 +135,26 @@ pub fn execute_with<S: StateSource + ?Sized>(
         }
         Engine::Auto { threads } => match policy::plan(block, threads) {
             (policy::Decision::Parallel { threads }, predictions) => {
-                // Timed first when the cores are far apart (not when tracing: the trace
-                // needs every transaction's dependencies from the parallel engine).
-                let probing = !options.trace && options.in_order_every.is_none();
+                // Timed first (not when tracing: the trace needs every transaction's
+                // dependencies from the parallel engine, nor when a test forces a path).
+                let probing = !options.trace
+                    && options.in_order_every.is_none()
+                    && options.sequential_prefix.is_none();
                 let round_trip = probing
                     .then(|| options.round_trip.or_else(parallel::helpers::round_trip))
-                    .flatten();
-                match round_trip.filter(|rt| *rt >= probe::FAR_ROUND_TRIP) {
-                    Some(round_trip) => probe::execute_probed(
-                        block,
-                        source,
-                        threads,
-                        options,
-                        predictions,
-                        round_trip,
-                    ),
-                    None => parallel::execute_parallel_predicted(
+                    .flatten()
+                    .unwrap_or_default();
+                if probing && probe::probes(block.transactions.len(), round_trip) {
+                    probe::execute_probed(block, source, threads, options, predictions, round_trip)
+                } else {
+                    parallel::execute_parallel_predicted(
                         block,
                         source,
                         threads,
                         options,
                         predictions,
                         None,
-                    ),
+                    )
                 }
             }
             (policy::Decision::Sequential(reason), _) => {

@@ -111,9 +111,9 @@ pub enum FallbackReason {
         /// Transactions in the block.
         txs: usize,
     },
-    /// The cores are far apart and the block's transactions too cheap, or too few, to pay
-    /// for sharing cache lines between them: what the policy's timed probe found
-    /// ([`crate::probe`]).
+    /// The block's transactions are too cheap, or too few, to pay for what the parallel
+    /// engine costs them at the core-to-core round trip measured: what the policy's timed
+    /// probe found ([`crate::probe`]).
     CheapTransactions(Probe),
 }
 
@@ -152,7 +152,7 @@ impl std::fmt::Display for FallbackReason {
             Self::BareCallChain { longest, txs } => {
                 write!(f, "{longest} of {txs} transactions are bare calls to one address")
             }
-            Self::CheapTransactions(probe) => write!(f, "cores far apart: {probe}"),
+            Self::CheapTransactions(probe) => write!(f, "too cheap to share: {probe}"),
         }
     }
 }

@@ -1,23 +1,29 @@
-//! The adaptive policy's timed look at a block, for when the cores are far apart.
+//! The adaptive policy's timed look at a block: is a transaction dear enough to share?
 //!
-//! The parallel engine's workers pay the core-to-core round trip on every cache line they
-//! share (the transactions' results, the multi-version entries, the commit frontier). On the
-//! CI kind of virtual machine that round trip is 30-80 ns or, minutes later when the host has
-//! moved a vCPU, 360-470 ns, and at the long one cheap transactions lose: with the cores far
-//! apart (~390 ns), `raw-transfers` (2.3 µs a transaction) ran 0.87x-0.90x of sequential,
-//! `hot-30` 0.79x-0.82x, mainnet block 4330482 (4.1 µs) 0.86x, while `erc20` (4.7 µs) kept
-//! 1.02x-1.11x, mainnet blocks of 13-18 µs a transaction 0.99x-1.25x and `uniswap` (44 µs)
-//! 1.60x. Nothing known before executing tells these apart (their gas per transaction is
-//! alike), but their time per transaction does.
+//! The parallel engine costs something per transaction even on one worker (recording reads,
+//! publishing writes into the multi-version tables, the commit, finalisation from the
+//! tables: 0.9-1.7 us a transaction against the sequential engine, `lanes bench --engine
+//! parallel --threads 1`), and at two workers every line they share also crosses between
+//! the cores: the core-to-core round trip, which on the CI kind of virtual machine is
+//! 40-70 ns or, minutes later when the host has moved a vCPU, 360-470 ns. Cheap transactions
+//! do not pay that back: with the fair baseline, `raw-transfers` (1.5 us a transaction)
+//! ran 0.58x of sequential at two workers far apart, `hot-30` (2 us) 0.66x, while `uniswap`
+//! (44 us) ran 1.62x; mainnet blocks of 13-18 us a transaction gained. Nothing known before
+//! executing tells these apart (their gas per transaction is alike), their time does.
 //!
-//! So while the round trip is long ([`FAR_ROUND_TRIP`], measured at most once a second with
-//! the helper threads), a block the policy would run in parallel first runs its first
-//! transactions on the sequential engine, timed. If a transaction takes at least
-//! [`ROUND_TRIPS_PER_TX`] round trips and what is left of the block at least
-//! [`ROUND_TRIPS_LEFT`], the parallel engine takes over after them (their writes become the
-//! first committed ones, as an in-order window's do); otherwise the sequential engine
-//! finishes the block, and the statistics say why. Nothing is executed twice either way. With
-//! the cores close, nothing of this runs.
+//! So a block the policy would run in parallel first runs its first thirty-second (8 to 64
+//! transactions) on the sequential engine, timed, with the round trip measured at most once
+//! a second with the helper threads: every block while the cores are far apart
+//! ([`FAR_ROUND_TRIP`]), only large ones ([`MIN_PROBED_TXS_CLOSE`]) while they are close, since
+//! a mainnet block's first transactions are often its cheapest (transfers at the top of the
+//! block: 8038679's first 8 took 0.8 us each, its average is 5 us, and with the cores close
+//! it runs 1.5x in parallel). If a transaction took at least [`MIN_TX_TIME`] plus
+//! [`ROUND_TRIPS_PER_TX`] round trips, and what is left of the block at least
+//! [`ROUND_TRIPS_LEFT`] round trips, the parallel engine takes over after them (their writes
+//! become the first committed ones, as an in-order window's do); otherwise the sequential
+//! engine finishes the block, and the statistics say why. Nothing is executed twice either
+//! way; what the probe costs a block that then runs in parallel is the parallelism of its
+//! first thirty-second.
 
 use crate::{
     block::Block,
@@ -30,17 +36,27 @@ use crate::{
 use lanes_state::StateSource;
 use std::time::Duration;
 
-/// A core-to-core round trip at least this long makes the policy time a block's first
-/// transactions before running it in parallel.
+/// A core-to-core round trip at least this long makes the policy probe every block; shorter
+/// ones only blocks of [`MIN_PROBED_TXS_CLOSE`] transactions or more.
 pub const FAR_ROUND_TRIP: Duration = Duration::from_nanos(150);
+/// The smallest block probed while the cores are close.
+pub const MIN_PROBED_TXS_CLOSE: usize = 2048;
 /// The probe runs this share of the block (one in so many transactions)...
-pub const PROBE_SHARE: usize = 16;
+pub const PROBE_SHARE: usize = 32;
 /// ...but at least this many transactions...
 pub const MIN_PROBE: usize = 8;
 /// ...and at most this many.
 pub const MAX_PROBE: usize = 64;
-/// A transaction must take this many round trips for the parallel engine to pay off: between
-/// what the cheap transactions above took (6 and 12) and the dearer ones (35 and more).
+/// A transaction must take at least this long, plus [`ROUND_TRIPS_PER_TX`] round trips, for
+/// the parallel engine to pay off. With the cores close (~50 ns), `raw-transfers` (the probe
+/// read 2.1-2.2 us a transaction: the first ones are the coldest) ran 0.97x forced onto two
+/// workers, `hot-10` and `hot-30` (2.8-3.3 us) 1.17x and 1.13x, `erc20` (5.0-5.3 us) 1.32x:
+/// the bar sits between, at 2.5 us with 16 round trips of 50 ns.
+pub const MIN_TX_TIME: Duration = Duration::from_nanos(1_700);
+/// The round trips a transaction must take on top. Far apart (~390 ns) the bar is then
+/// 7.9 us: forced onto two workers, `hot-30` (the probe read 3-4 us) ran 0.66x, `erc20`
+/// (5.0-5.3 us) 0.96x, mainnet blocks of 13-18 us a transaction 1.18x-1.25x, `uniswap`
+/// (40 us) 1.62x.
 pub const ROUND_TRIPS_PER_TX: u32 = 16;
 /// What is left of the block after the probe must take this many round trips (1.2 ms at
 /// 400 ns): starting the helpers, the tables and the final merge cost a small block more
@@ -48,7 +64,8 @@ pub const ROUND_TRIPS_PER_TX: u32 = 16;
 pub const ROUND_TRIPS_LEFT: u32 = 3_000;
 
 /// Executes `block`, which the policy would run on the parallel engine with `threads`
-/// workers, probing its first transactions first because the round trip is `round_trip`.
+/// workers, probing its first transactions first; `round_trip` is the core-to-core round trip
+/// (zero when it could not be measured).
 pub(crate) fn execute_probed<S: StateSource + ?Sized>(
     block: &Block,
     source: &S,
@@ -84,10 +101,16 @@ pub(crate) fn execute_probed<S: StateSource + ?Sized>(
     }
 }
 
+/// Whether a block of `txs` transactions that the policy would run in parallel is probed
+/// first, at this `round_trip`.
+pub(crate) fn probes(txs: usize, round_trip: Duration) -> bool {
+    round_trip >= FAR_ROUND_TRIP || txs >= MIN_PROBED_TXS_CLOSE
+}
+
 /// Whether the `left` transactions after the probe should run in parallel.
 fn pays_off(probe: &Probe, left: usize) -> bool {
     let left = u32::try_from(left).unwrap_or(u32::MAX);
-    probe.per_tx >= probe.round_trip.saturating_mul(ROUND_TRIPS_PER_TX)
+    probe.per_tx >= MIN_TX_TIME + probe.round_trip.saturating_mul(ROUND_TRIPS_PER_TX)
         && probe.per_tx.saturating_mul(left) >= probe.round_trip.saturating_mul(ROUND_TRIPS_LEFT)
 }
 
@@ -104,16 +127,30 @@ mod tests {
     }
 
     #[test]
-    fn cheap_transactions_or_small_blocks_stay_sequential_when_the_cores_are_far_apart() {
-        // raw-transfers at 390 ns: 2.3 us a transaction.
-        assert!(!pays_off(&probe(2_300, 390), 47_000));
+    fn cheap_transactions_or_small_blocks_stay_sequential() {
+        // raw-transfers: the probe reads 2.1 us a transaction, far apart or close.
+        assert!(!pays_off(&probe(2_100, 390), 47_000));
+        assert!(!pays_off(&probe(2_100, 50), 47_000));
+        // hot-30 (2.8 us) and erc20 (5 us): only with the cores close.
+        assert!(!pays_off(&probe(2_800, 390), 25_000));
+        assert!(pays_off(&probe(2_800, 50), 25_000));
+        assert!(!pays_off(&probe(5_000, 390), 22_000));
+        assert!(pays_off(&probe(5_000, 50), 22_000));
         // uniswap: 44 us.
         assert!(pays_off(&probe(44_000, 390), 6_600));
         // A mainnet block of 13.6 us transactions, 180 left: 2.4 ms.
         assert!(pays_off(&probe(13_600, 390), 180));
         // 9 us transactions, 100 left: 0.9 ms, less than 3,000 round trips.
         assert!(!pays_off(&probe(9_000, 390), 100));
+        assert!(pays_off(&probe(9_000, 390), 200));
         // The same block with the cores close.
         assert!(pays_off(&probe(9_000, 60), 100));
+    }
+
+    #[test]
+    fn mainnet_sized_blocks_are_probed_only_when_the_cores_are_far_apart() {
+        let (close, far) = (Duration::from_nanos(50), Duration::from_nanos(390));
+        assert!(!probes(300, close) && probes(300, far));
+        assert!(probes(47_000, close) && probes(47_000, far));
     }
 }
