@@ -2,7 +2,7 @@
 //!
 //! The parallel engine costs something per transaction even on one worker (recording reads,
 //! publishing writes into the multi-version tables, the commit, finalisation from the
-//! tables: 0.9-1.7 us a transaction against the sequential engine, `lanes bench --engine
+//! tables: 0.5-1.7 us a transaction against the sequential engine, `lanes bench --engine
 //! parallel --threads 1`), and at two workers every line they share also crosses between
 //! the cores: the core-to-core round trip, which on the CI kind of virtual machine is
 //! 40-70 ns or, minutes later when the host has moved a vCPU, 360-470 ns. Cheap transactions
