@@ -115,6 +115,9 @@ pub enum FallbackReason {
     /// engine costs them at the core-to-core round trip measured: what the policy's timed
     /// probe found ([`crate::probe`]).
     CheapTransactions(Probe),
+    /// Most of the transactions the policy's probe ran wrote a storage slot an earlier one
+    /// had written: one hot slot chains the block ([`crate::probe`]).
+    ChainedSlots(Probe),
 }
 
 /// What the adaptive policy's timed probe measured ([`crate::probe`]).
@@ -124,6 +127,8 @@ pub struct Probe {
     pub transactions: usize,
     /// Their mean time.
     pub per_tx: Duration,
+    /// How many of them wrote a storage slot an earlier one had written.
+    pub rewriting: usize,
     /// The core-to-core round trip measured before.
     pub round_trip: Duration,
 }
@@ -132,9 +137,10 @@ impl std::fmt::Display for Probe {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "first {} txs {:.1} us each, round trip {} ns",
+            "first {} txs {:.1} us each, {} rewrote a slot, round trip {} ns",
             self.transactions,
             self.per_tx.as_secs_f64() * 1e6,
+            self.rewriting,
             self.round_trip.as_nanos()
         )
     }
@@ -153,6 +159,7 @@ impl std::fmt::Display for FallbackReason {
                 write!(f, "{longest} of {txs} transactions are bare calls to one address")
             }
             Self::CheapTransactions(probe) => write!(f, "too cheap to share: {probe}"),
+            Self::ChainedSlots(probe) => write!(f, "one hot slot: {probe}"),
         }
     }
 }

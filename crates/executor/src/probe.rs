@@ -21,7 +21,10 @@
 //! [`ROUND_TRIPS_PER_TX`] round trips, and what is left of the block at least
 //! [`ROUND_TRIPS_LEFT`] round trips, the parallel engine takes over after them (their writes
 //! become the first committed ones, as an in-order window's do); otherwise the sequential
-//! engine finishes the block, and the statistics say why. Nothing is executed twice either
+//! engine finishes the block, and the statistics say why. The probe also counts the
+//! transactions that wrote a storage slot an earlier one had written: when they cap the
+//! speedup below the policy's chain bound, one hot slot chains the block and it stays
+//! sequential too. Nothing is executed twice either
 //! way; what the probe costs a block that then runs in parallel is the parallelism of its
 //! first thirty-second.
 
@@ -30,6 +33,7 @@ use crate::{
     error::ExecutionError,
     outcome::{BlockOutput, FallbackReason, Probe},
     parallel::{self, predict::Predictions},
+    policy::MIN_CHAIN_PARALLELISM,
     sequential::Prefix,
     ExecuteOptions,
 };
@@ -80,9 +84,15 @@ pub(crate) fn execute_probed<S: StateSource + ?Sized>(
     let probe = Probe {
         transactions: probed,
         per_tx: prefix.time / u32::try_from(probed.max(1)).unwrap_or(u32::MAX),
+        rewriting: prefix.db.rewriting_txs(),
         round_trip,
     };
-    if pays_off(&probe, txs - probed) {
+    if chained(&probe) {
+        let mut output = prefix.finish(block)?;
+        output.stats.fallback = Some(FallbackReason::ChainedSlots(probe));
+        output.stats.probe = Some(probe);
+        Ok(output)
+    } else if pays_off(&probe, txs - probed) {
         let mut output = parallel::execute_parallel_predicted(
             block,
             source,
@@ -107,6 +117,14 @@ pub(crate) fn probes(txs: usize, round_trip: Duration) -> bool {
     round_trip >= FAR_ROUND_TRIP || txs >= MIN_PROBED_TXS_CLOSE
 }
 
+/// Whether one hot slot chains the block: so many of the probed transactions rewrote a slot
+/// that they cap the speedup below [`MIN_CHAIN_PARALLELISM`], as one sender's nonces do
+/// (`hot-100`, every transaction incrementing one counter: ideal 1.00x, 0.72x-0.73x on two
+/// workers; nothing static names that slot).
+fn chained(probe: &Probe) -> bool {
+    (probe.transactions as f64) < MIN_CHAIN_PARALLELISM * probe.rewriting as f64
+}
+
 /// Whether the `left` transactions after the probe should run in parallel.
 fn pays_off(probe: &Probe, left: usize) -> bool {
     let left = u32::try_from(left).unwrap_or(u32::MAX);
@@ -121,6 +139,7 @@ mod tests {
     fn probe(per_tx_ns: u64, round_trip_ns: u64) -> Probe {
         Probe {
             transactions: 16,
+            rewriting: 0,
             per_tx: Duration::from_nanos(per_tx_ns),
             round_trip: Duration::from_nanos(round_trip_ns),
         }
@@ -145,6 +164,14 @@ mod tests {
         assert!(pays_off(&probe(9_000, 390), 200));
         // The same block with the cores close.
         assert!(pays_off(&probe(9_000, 60), 100));
+    }
+
+    #[test]
+    fn a_block_chained_through_one_slot_stays_sequential() {
+        let hot = |rewriting| chained(&Probe { rewriting, ..probe(3_000, 50) });
+        // 16 probed: hot-100 rewrites in 15, hot-30 in about 5.
+        assert!(hot(15) && hot(12));
+        assert!(!hot(5) && !hot(11));
     }
 
     #[test]

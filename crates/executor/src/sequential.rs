@@ -104,6 +104,9 @@ pub(crate) struct OverlayDb<'a, S: ?Sized> {
     accounts: HashMap<Address, Loaded>,
     storage: HashMap<Address, StorageOverlay>,
     codes: HashMap<B256, Bytecode>,
+    /// Transactions that wrote a storage slot an earlier transaction had written (the
+    /// policy's probe reads it as a sign of one hot slot chaining the block).
+    rewriting_txs: usize,
 }
 
 impl<S: StateSource + ?Sized> Database for OverlayDb<'_, S> {
@@ -156,6 +159,8 @@ impl<S: StateSource + ?Sized> Database for OverlayDb<'_, S> {
 
 impl<S: StateSource + ?Sized> DatabaseCommit for OverlayDb<'_, S> {
     fn commit(&mut self, changes: AddressMap<Account>) {
+        // Whether this transaction wrote a slot an earlier one had written.
+        let mut rewrote = false;
         for (address, account) in &changes {
             match AccountEffect::of(account) {
                 None => {}
@@ -180,11 +185,15 @@ impl<S: StateSource + ?Sized> DatabaseCommit for OverlayDb<'_, S> {
                     // account and a removal at the end, a fifth of a block of transfers.
                     let mut slots = changed_slots(account).peekable();
                     if slots.peek().is_some() {
-                        self.storage.entry(*address).or_default().slots.extend(slots);
+                        let overlay = self.storage.entry(*address).or_default();
+                        for (slot, value) in slots {
+                            rewrote |= overlay.slots.insert(slot, value).is_some();
+                        }
                     }
                 }
             }
         }
+        self.rewriting_txs += usize::from(rewrote);
     }
 }
 
@@ -196,6 +205,7 @@ impl<'a, S: StateSource + ?Sized> OverlayDb<'a, S> {
             hashes,
             accounts: HashMap::with_capacity_and_hasher(accounts, Default::default()),
             storage: HashMap::default(),
+            rewriting_txs: 0,
             codes: HashMap::default(),
         }
     }
@@ -215,6 +225,11 @@ impl<'a, S: StateSource + ?Sized> OverlayDb<'a, S> {
             .map(|(address, account)| (address, account.now))
             .collect();
         (written.into_iter(), self.storage)
+    }
+
+    /// Transactions so far that wrote a storage slot an earlier one had written.
+    pub(crate) fn rewriting_txs(&self) -> usize {
+        self.rewriting_txs
     }
 
     /// Records what a transaction left in `address` (`account`, its journal entry).
