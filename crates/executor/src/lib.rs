@@ -12,18 +12,18 @@
 //! ## The parallel algorithm
 //!
 //! Workers take transactions in block order from one atomic counter and execute them
-//! *optimistically* against a multi-version memory ([`parallel::mv_memory`]): each read sees the
+//! *optimistically* against a multi-version memory (`parallel/mv_memory.rs`): each read sees the
 //! latest write of a lower transaction, or the pre-block state. Every read is recorded. Writes
 //! are published under the transaction's index.
 //!
-//! A single commit frontier advances in block order ([`parallel::scheduler`]). When transaction
+//! A single commit frontier advances in block order (`parallel/scheduler.rs`). When transaction
 //! `j` reaches it, everything below `j` is final, so `j`'s recorded reads can be checked against
 //! the final values: if one differs, `j` is re-executed on the spot (and that incarnation is
 //! final by construction). Then the block-level rules run in order: gas and blob gas left in
 //! the block, the transaction's outcome, the cumulative gas. Validation compares *values*, so a
 //! write that does not change a value does not cost a re-execution.
 //!
-//! What keeps Ethereum blocks parallel ([`parallel::vm`]):
+//! What keeps Ethereum blocks parallel (`parallel/vm.rs`):
 //! - the beneficiary's fee is *deferred*: a transaction that never loads the beneficiary
 //!   records its fee as a credit that is folded in, in order, only when someone reads the
 //!   beneficiary (and at the end); a transaction that does read it sees the exact value;
