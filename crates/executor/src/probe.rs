@@ -87,28 +87,30 @@ pub(crate) fn execute_probed<S: StateSource + ?Sized>(
         rewriting: prefix.db.rewriting_txs(),
         round_trip,
     };
-    if chained(&probe) {
-        let mut output = prefix.finish(block)?;
-        output.stats.fallback = Some(FallbackReason::ChainedSlots(probe));
-        output.stats.probe = Some(probe);
-        Ok(output)
-    } else if pays_off(&probe, txs - probed) {
-        let mut output = parallel::execute_parallel_predicted(
+    let declined = if chained(&probe) {
+        Some(FallbackReason::ChainedSlots(probe))
+    } else if !pays_off(&probe, txs - probed) {
+        Some(FallbackReason::CheapTransactions(probe))
+    } else {
+        None
+    };
+    let mut output = match declined {
+        Some(reason) => {
+            let mut output = prefix.finish(block)?;
+            output.stats.fallback = Some(reason);
+            output
+        }
+        None => parallel::execute_parallel_predicted(
             block,
             source,
             threads,
             options,
             predictions,
             Some(prefix),
-        )?;
-        output.stats.probe = Some(probe);
-        Ok(output)
-    } else {
-        let mut output = prefix.finish(block)?;
-        output.stats.fallback = Some(FallbackReason::CheapTransactions(probe));
-        output.stats.probe = Some(probe);
-        Ok(output)
-    }
+        )?,
+    };
+    output.stats.probe = Some(probe);
+    Ok(output)
 }
 
 /// Whether a block of `txs` transactions that the policy would run in parallel is probed

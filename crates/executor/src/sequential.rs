@@ -212,19 +212,17 @@ impl<'a, S: StateSource + ?Sized> OverlayDb<'a, S> {
 
     /// What the transactions wrote: each written account's value, and per account the storage
     /// written (and whether it was wiped first).
+    #[allow(clippy::type_complexity)]
     pub(crate) fn into_writes(
         self,
-    ) -> (
-        impl ExactSizeIterator<Item = (Address, Option<AccountInfo>)>,
-        HashMap<Address, StorageOverlay>,
-    ) {
-        let written: Vec<_> = self
+    ) -> (Vec<(Address, Option<AccountInfo>)>, HashMap<Address, StorageOverlay>) {
+        let written = self
             .accounts
             .into_iter()
             .filter(|(_, account)| account.written)
             .map(|(address, account)| (address, account.now))
             .collect();
-        (written.into_iter(), self.storage)
+        (written, self.storage)
     }
 
     /// Transactions so far that wrote a storage slot an earlier one had written.
