@@ -274,6 +274,7 @@ pub fn engine_name(kind: EngineKind) -> String {
     match kind {
         EngineKind::Sequential => "sequential".to_string(),
         EngineKind::Parallel { threads } => format!("parallel/{threads}"),
+        EngineKind::Lanes { lanes } => format!("lanes/{lanes}"),
     }
 }
 

@@ -422,7 +422,9 @@ fn recover_senders(
     };
     let threads = match engine {
         Engine::Sequential => 1,
-        Engine::Parallel { threads } | Engine::Auto { threads } => threads.max(1),
+        Engine::Parallel { threads } | Engine::Lanes { threads } | Engine::Auto { threads } => {
+            threads.max(1)
+        }
     };
     if threads == 1 || transactions.len() < 64 {
         return transactions.iter().map(recover).collect();

@@ -15,7 +15,7 @@ use revm::{
     context::{CfgEnv, ContextError, TxEnv},
     context_interface::{
         result::{EVMError, ExecutionResult, HaltReason, InvalidTransaction},
-        ContextTr, JournalTr,
+        Block as _, Cfg as _, ContextTr, JournalTr, Transaction as _,
     },
     database_interface::{DBErrorMarker, Database},
     handler::{
@@ -23,7 +23,7 @@ use revm::{
         EthFrame, EvmTr, FrameInitOrResult, ItemOrResult,
     },
     interpreter::{
-        interpreter::EthInterpreter, interpreter_action::FrameInit, CreateInputs, FrameInput,
+        interpreter::EthInterpreter, interpreter_action::FrameInit, CreateInputs, FrameInput, Gas,
     },
     primitives::constants::CALL_STACK_LIMIT,
     primitives::{eip4844::GAS_PER_BLOB, hardfork::SpecId, KECCAK_EMPTY},
@@ -113,6 +113,20 @@ impl BlockGas {
             created_address,
         }
     }
+}
+
+/// The fee a transaction that used `gas` pays the beneficiary: the same arithmetic as revm's
+/// `post_execution::reward_beneficiary`, for the engines that defer the payment.
+pub(crate) fn beneficiary_fee<CTX: ContextTr>(ctx: &CTX, gas: &Gas) -> U256 {
+    let basefee = ctx.block().basefee() as u128;
+    let effective_gas_price = ctx.tx().effective_gas_price(basefee);
+    let coinbase_gas_price = if ctx.cfg().spec().into().is_enabled_in(SpecId::LONDON) {
+        effective_gas_price.saturating_sub(basefee)
+    } else {
+        effective_gas_price
+    };
+    let effective_used = gas.used().saturating_sub(gas.reservoir());
+    U256::from(coinbase_gas_price * effective_used as u128)
 }
 
 /// Sorts a revm error into "this transaction is invalid" and "this block cannot run".

@@ -56,6 +56,7 @@ pub mod block;
 pub mod error;
 mod evm;
 mod fingerprint;
+pub mod lanes;
 pub mod outcome;
 pub mod parallel;
 pub mod policy;
@@ -83,6 +84,12 @@ pub enum Engine {
     /// The parallel engine.
     Parallel {
         /// Worker threads, the calling thread included (at least 1).
+        threads: usize,
+    },
+    /// The lanes engine ([`lanes`]): one lane of transactions per thread, conflicts found and
+    /// undone after the fact.
+    Lanes {
+        /// Lanes, one thread each, the calling thread included (at least 1).
         threads: usize,
     },
     /// Whichever of the two the adaptive [`policy`] expects to be faster for the block, with
@@ -133,6 +140,7 @@ pub fn execute_with<S: StateSource + ?Sized>(
         Engine::Parallel { threads } => {
             parallel::execute_parallel_with(block, source, threads, options)
         }
+        Engine::Lanes { threads } => lanes::execute_lanes_with(block, source, threads, options),
         Engine::Auto { threads } => match policy::plan(block, threads) {
             (policy::Decision::Parallel { threads }, predictions) => {
                 // Timed first (not when tracing: the trace needs every transaction's
@@ -153,7 +161,7 @@ pub fn execute_with<S: StateSource + ?Sized>(
                         threads,
                         options,
                         predictions,
-                        None,
+                        None::<sequential::Prefix<'_, S>>,
                     )
                 }
             }

@@ -79,6 +79,38 @@ pub enum EngineKind {
         /// Worker count.
         threads: usize,
     },
+    /// The lanes engine with this many lanes ([`crate::lanes`]).
+    Lanes {
+        /// Lane count (one worker each, the calling thread included).
+        lanes: usize,
+    },
+}
+
+/// How the lanes engine ([`crate::lanes`]) ran a block.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LaneStats {
+    /// Rounds of lanes: one, unless transactions in two lanes conflicted.
+    pub rounds: usize,
+    /// Transactions run in a lane after the round's cut, whose results were thrown away.
+    pub discarded: usize,
+    /// Transactions left to the tail (`tail_engine`) when the rounds stopped paying off.
+    pub tail: usize,
+    /// Whether the tail ran on the parallel engine (else on the sequential one).
+    pub tail_parallel: bool,
+}
+
+impl std::fmt::Display for LaneStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} round{}", self.rounds, if self.rounds == 1 { "" } else { "s" })?;
+        if self.discarded > 0 {
+            write!(f, ", {} discarded", self.discarded)?;
+        }
+        if self.tail > 0 {
+            let engine = if self.tail_parallel { "parallel" } else { "sequential" };
+            write!(f, ", last {} txs {engine}", self.tail)?;
+        }
+        Ok(())
+    }
 }
 
 /// Why the adaptive policy ([`crate::policy`]) ran a block sequentially.
@@ -199,6 +231,8 @@ pub struct ExecutionStats {
     pub idle_time: Duration,
     /// Wall time spent building the state changes after the last transaction.
     pub finalize_time: Duration,
+    /// How the lanes engine ran the block, when it did.
+    pub lanes: Option<LaneStats>,
 }
 
 impl ExecutionStats {
@@ -218,6 +252,7 @@ impl ExecutionStats {
             commit_time: Duration::ZERO,
             idle_time: Duration::ZERO,
             finalize_time: Duration::ZERO,
+            lanes: None,
         }
     }
 }

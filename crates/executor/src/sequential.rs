@@ -44,13 +44,75 @@ pub(crate) struct StorageOverlay {
 
 /// An account the block has loaded or written.
 #[derive(Debug)]
-struct Loaded {
+pub(crate) struct Loaded<M> {
     /// Its value now: the value it was loaded with until a transaction writes it.
-    now: Option<AccountInfo>,
+    pub(crate) now: Option<AccountInfo>,
     /// What is known of its value before the block.
     before: Before,
     /// A transaction wrote it.
-    written: bool,
+    pub(crate) written: bool,
+    /// What the overlay's [`Tracking`] keeps about who read and wrote it.
+    pub(crate) mark: M,
+}
+
+/// What an [`OverlayDb`] records beyond the values. The sequential engine records nothing
+/// ([`Untracked`]: every hook compiles away); a lane of the lanes engine records which of its
+/// transactions read and wrote each location, and how to undo its writes (`lanes/log.rs`).
+pub(crate) trait Tracking: std::fmt::Debug {
+    /// What is kept in the overlay's entry of each account.
+    type Mark: std::fmt::Debug;
+    /// Whether anything is recorded. When it is, accounts the source does not have are kept
+    /// on load too (a lane must know every account it read).
+    const ON: bool;
+    /// A transaction starts.
+    fn begin(&mut self, tx: usize);
+    /// The mark of `address`, first loaded by the current transaction.
+    fn first_read(&mut self, address: &Address) -> Self::Mark;
+    /// The current transaction loaded an account loaded before.
+    fn read(&mut self, address: &Address, mark: &mut Self::Mark);
+    /// The current transaction changed an account's value (or wiped its storage); `old` is the
+    /// value before and whether it had been written.
+    fn account_written(
+        &mut self,
+        address: Address,
+        mark: &mut Self::Mark,
+        old: Option<AccountInfo>,
+        was_written: bool,
+    );
+    /// The current transaction wiped an account's storage; `old` is the overlay's storage of
+    /// it before.
+    fn storage_wiped(&mut self, address: Address, old: Option<StorageOverlay>);
+    /// The current transaction read a slot.
+    fn slot_read(&mut self, address: Address, slot: U256);
+    /// The current transaction wrote a slot; `old` is the overlay's value before.
+    fn slot_written(&mut self, address: Address, slot: U256, old: Option<U256>);
+    /// The current transaction asked whether an account has storage (EIP-7610).
+    fn storage_probed(&mut self, address: Address);
+}
+
+/// The sequential engine's overlay records nothing.
+#[derive(Debug, Default)]
+pub(crate) struct Untracked;
+
+impl Tracking for Untracked {
+    type Mark = ();
+    const ON: bool = false;
+    #[inline(always)]
+    fn begin(&mut self, _: usize) {}
+    #[inline(always)]
+    fn first_read(&mut self, _: &Address) {}
+    #[inline(always)]
+    fn read(&mut self, _: &Address, _: &mut ()) {}
+    #[inline(always)]
+    fn account_written(&mut self, _: Address, _: &mut (), _: Option<AccountInfo>, _: bool) {}
+    #[inline(always)]
+    fn storage_wiped(&mut self, _: Address, _: Option<StorageOverlay>) {}
+    #[inline(always)]
+    fn slot_read(&mut self, _: Address, _: U256) {}
+    #[inline(always)]
+    fn slot_written(&mut self, _: Address, _: U256, _: Option<U256>) {}
+    #[inline(always)]
+    fn storage_probed(&mut self, _: Address) {}
 }
 
 /// What the overlay knows of an account's value before the block, without a second lookup
@@ -98,23 +160,29 @@ fn fingerprint_of(state: &AccountState) -> u64 {
 /// itself: 72 more bytes per entry of the overlay's table cost a block of transfers to new
 /// accounts 7% in fresh memory.
 #[derive(Debug)]
-pub(crate) struct OverlayDb<'a, S: ?Sized> {
+pub(crate) struct OverlayDb<'a, S: ?Sized, T: Tracking = Untracked> {
     source: &'a S,
     hashes: &'a BlockHashes,
-    accounts: HashMap<Address, Loaded>,
-    storage: HashMap<Address, StorageOverlay>,
+    pub(crate) accounts: HashMap<Address, Loaded<T::Mark>>,
+    pub(crate) storage: HashMap<Address, StorageOverlay>,
     codes: HashMap<B256, Bytecode>,
     /// Transactions that wrote a storage slot an earlier transaction had written (the
     /// policy's probe reads it as a sign of one hot slot chaining the block).
     rewriting_txs: usize,
+    /// What else is recorded.
+    pub(crate) track: T,
 }
 
-impl<S: StateSource + ?Sized> Database for OverlayDb<'_, S> {
+impl<S: StateSource + ?Sized, T: Tracking> Database for OverlayDb<'_, S, T> {
     type Error = DbError;
 
     fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, DbError> {
         let entry = match self.accounts.entry(address) {
-            Entry::Occupied(entry) => return Ok(entry.get().now.clone()),
+            Entry::Occupied(mut entry) => {
+                let loaded = entry.get_mut();
+                self.track.read(&address, &mut loaded.mark);
+                return Ok(loaded.now.clone());
+            }
             Entry::Vacant(entry) => entry,
         };
         let mut account = self.source.account(address).map_err(DbError::Source)?;
@@ -128,7 +196,11 @@ impl<S: StateSource + ?Sized> Database for OverlayDb<'_, S> {
         // cost a block of transfers to new accounts 7%.
         if let Some(info) = &account {
             let before = Before::existing(&AccountState::from(info));
-            entry.insert(Loaded { now: account.clone(), before, written: false });
+            let mark = self.track.first_read(&address);
+            entry.insert(Loaded { now: account.clone(), before, written: false, mark });
+        } else if T::ON {
+            let mark = self.track.first_read(&address);
+            entry.insert(Loaded { now: None, before: Before::Absent, written: false, mark });
         }
         Ok(account)
     }
@@ -141,6 +213,7 @@ impl<S: StateSource + ?Sized> Database for OverlayDb<'_, S> {
     }
 
     fn storage(&mut self, address: Address, index: U256) -> Result<U256, DbError> {
+        self.track.slot_read(address, index);
         if let Some(overlay) = self.storage.get(&address) {
             if let Some(value) = overlay.slots.get(&index) {
                 return Ok(*value);
@@ -157,7 +230,7 @@ impl<S: StateSource + ?Sized> Database for OverlayDb<'_, S> {
     }
 }
 
-impl<S: StateSource + ?Sized> DatabaseCommit for OverlayDb<'_, S> {
+impl<S: StateSource + ?Sized, T: Tracking> DatabaseCommit for OverlayDb<'_, S, T> {
     fn commit(&mut self, changes: AddressMap<Account>) {
         // Whether this transaction wrote a slot an earlier one had written.
         let mut rewrote = false;
@@ -165,21 +238,24 @@ impl<S: StateSource + ?Sized> DatabaseCommit for OverlayDb<'_, S> {
             match AccountEffect::of(account) {
                 None => {}
                 Some(AccountEffect::Destroyed) => {
-                    self.write(*address, account, None);
-                    let storage = self.storage.entry(*address).or_default();
-                    storage.cleared = true;
-                    storage.slots.clear();
+                    self.write(*address, account, None, true);
+                    self.wipe(*address, Default::default());
                 }
                 Some(AccountEffect::Created(info)) => {
                     self.remember_code(info);
-                    self.write(*address, account, Some(info.clone()));
-                    let storage = self.storage.entry(*address).or_default();
-                    storage.cleared = true;
-                    storage.slots = changed_slots(account).collect();
+                    self.write(*address, account, Some(info.clone()), true);
+                    let slots: HashMap<U256, U256> = changed_slots(account).collect();
+                    // Undone newest first: the slots before the wipe.
+                    let written: Vec<U256> =
+                        if T::ON { slots.keys().copied().collect() } else { Vec::new() };
+                    self.wipe(*address, slots);
+                    for slot in written {
+                        self.track.slot_written(*address, slot, None);
+                    }
                 }
                 Some(AccountEffect::Changed(info)) => {
                     self.remember_code(info);
-                    self.write(*address, account, Some(info.clone()));
+                    self.write(*address, account, Some(info.clone()), false);
                     // Only accounts whose slots changed get a storage entry: an empty entry
                     // for every account written (every sender) cost a hash insert per
                     // account and a removal at the end, a fifth of a block of transfers.
@@ -187,7 +263,9 @@ impl<S: StateSource + ?Sized> DatabaseCommit for OverlayDb<'_, S> {
                     if slots.peek().is_some() {
                         let overlay = self.storage.entry(*address).or_default();
                         for (slot, value) in slots {
-                            rewrote |= overlay.slots.insert(slot, value).is_some();
+                            let old = overlay.slots.insert(slot, value);
+                            rewrote |= old.is_some();
+                            self.track.slot_written(*address, slot, old);
                         }
                     }
                 }
@@ -200,6 +278,19 @@ impl<S: StateSource + ?Sized> DatabaseCommit for OverlayDb<'_, S> {
 impl<'a, S: StateSource + ?Sized> OverlayDb<'a, S> {
     /// An empty overlay on `source`, sized for about `accounts` written accounts.
     pub(crate) fn new(source: &'a S, hashes: &'a BlockHashes, accounts: usize) -> Self {
+        Self::tracked(source, hashes, accounts, Untracked)
+    }
+}
+
+impl<'a, S: StateSource + ?Sized, T: Tracking> OverlayDb<'a, S, T> {
+    /// An empty overlay on `source` that records with `track`, sized for about `accounts`
+    /// written accounts.
+    pub(crate) fn tracked(
+        source: &'a S,
+        hashes: &'a BlockHashes,
+        accounts: usize,
+        track: T,
+    ) -> Self {
         Self {
             source,
             hashes,
@@ -207,6 +298,22 @@ impl<'a, S: StateSource + ?Sized> OverlayDb<'a, S> {
             storage: HashMap::default(),
             rewriting_txs: 0,
             codes: HashMap::default(),
+            track,
+        }
+    }
+
+    /// The state the overlay reads under its writes.
+    pub(crate) fn source(&self) -> &'a S {
+        self.source
+    }
+
+    /// The overlay's tables, without the source: what [`OverlayDb::absorb`] takes.
+    pub(crate) fn into_parts(self) -> OverlayParts<T::Mark> {
+        OverlayParts {
+            accounts: self.accounts,
+            storage: self.storage,
+            codes: self.codes,
+            rewriting_txs: self.rewriting_txs,
         }
     }
 
@@ -230,8 +337,16 @@ impl<'a, S: StateSource + ?Sized> OverlayDb<'a, S> {
         self.rewriting_txs
     }
 
-    /// Records what a transaction left in `address` (`account`, its journal entry).
-    fn write(&mut self, address: Address, account: &Account, now: Option<AccountInfo>) {
+    /// Records what a transaction left in `address` (`account`, its journal entry), and
+    /// whether it wiped the account's storage.
+    fn write(
+        &mut self,
+        address: Address,
+        account: &Account,
+        now: Option<AccountInfo>,
+        wiped: bool,
+    ) {
+        let track = &mut self.track;
         let entry = self.accounts.entry(address).or_insert_with(|| Loaded {
             now: None,
             // Not in the overlay and loaded as not existing: the source does not have it.
@@ -241,9 +356,28 @@ impl<'a, S: StateSource + ?Sized> OverlayDb<'a, S> {
                 Before::Unknown
             },
             written: false,
+            mark: track.first_read(&address),
         });
-        entry.now = now;
+        if T::ON && (wiped || !same_value(entry.now.as_ref(), now.as_ref())) {
+            let old = std::mem::replace(&mut entry.now, now);
+            track.account_written(address, &mut entry.mark, old, entry.written);
+        } else {
+            entry.now = now;
+        }
         entry.written = true;
+    }
+
+    /// Wipes the storage of `address`, leaving `slots` in it.
+    fn wipe(&mut self, address: Address, slots: HashMap<U256, U256>) {
+        let now = StorageOverlay { cleared: true, slots };
+        let old = match self.storage.entry(address) {
+            Entry::Occupied(mut entry) => Some(std::mem::replace(entry.get_mut(), now)),
+            Entry::Vacant(entry) => {
+                entry.insert(now);
+                None
+            }
+        };
+        self.track.storage_wiped(address, old);
     }
 
     fn remember_code(&mut self, info: &AccountInfo) {
@@ -258,7 +392,14 @@ impl<'a, S: StateSource + ?Sized> OverlayDb<'a, S> {
     /// pre-state account by account, then sorted once. (Sorting in buckets of the leading
     /// address bits, each in the core's cache, cut the sort of a gigagas transfer block's
     /// 95,000 changes from 7.2 to 4.4 ms, but filling 256 buckets cost more than it saved.)
-    fn into_changes(mut self) -> Result<StateChanges, ExecutionError> {
+    pub(crate) fn into_changes(self) -> Result<StateChanges, ExecutionError> {
+        Ok(StateChanges::from_sorted(self.into_sorted_changes()?))
+    }
+
+    /// [`Self::into_changes`] as a vector ordered by address.
+    pub(crate) fn into_sorted_changes(
+        mut self,
+    ) -> Result<Vec<(Address, AccountChange)>, ExecutionError> {
         let mut changes = Vec::with_capacity(self.accounts.len());
         for (address, account) in std::mem::take(&mut self.accounts) {
             if !account.written {
@@ -295,19 +436,114 @@ impl<'a, S: StateSource + ?Sized> OverlayDb<'a, S> {
             changes.extend(canonical.map(|change| (address, change)));
         }
         changes.sort_unstable_by_key(|(address, _)| *address);
-        Ok(StateChanges::from_sorted(changes))
+        Ok(changes)
+    }
+}
+
+/// The tables of an overlay, without its source.
+#[derive(Debug)]
+pub(crate) struct OverlayParts<M> {
+    pub(crate) accounts: HashMap<Address, Loaded<M>>,
+    pub(crate) storage: HashMap<Address, StorageOverlay>,
+    codes: HashMap<B256, Bytecode>,
+    rewriting_txs: usize,
+}
+
+impl<S: StateSource + ?Sized> OverlayDb<'_, S> {
+    /// Lays the writes of `later` over this overlay's: the tables of an overlay that read this
+    /// one's state (the lanes engine's lanes, each over the state the earlier rounds left;
+    /// lanes of one round absorbed one after the other never wrote the same location). An
+    /// account's value is taken when `wrote_value` says `later` changed it; what this overlay
+    /// knows of its value before the block stays.
+    pub(crate) fn absorb<M>(&mut self, later: OverlayParts<M>, wrote_value: impl Fn(&M) -> bool) {
+        for (address, theirs) in later.accounts {
+            if !theirs.written {
+                continue;
+            }
+            let changed = wrote_value(&theirs.mark);
+            match self.accounts.entry(address) {
+                Entry::Vacant(entry) => {
+                    let Loaded { now, before, written, .. } = theirs;
+                    entry.insert(Loaded { now, before, written, mark: () });
+                }
+                Entry::Occupied(mut entry) => {
+                    let ours = entry.get_mut();
+                    if changed {
+                        ours.now = theirs.now;
+                    }
+                    ours.written = true;
+                }
+            }
+        }
+        for (address, theirs) in later.storage {
+            match self.storage.entry(address) {
+                Entry::Vacant(entry) => {
+                    entry.insert(theirs);
+                }
+                Entry::Occupied(mut entry) if theirs.cleared => {
+                    entry.insert(theirs);
+                }
+                Entry::Occupied(mut entry) => entry.get_mut().slots.extend(theirs.slots),
+            }
+        }
+        for (hash, code) in later.codes {
+            self.codes.entry(hash).or_insert(code);
+        }
+        self.rewriting_txs += later.rewriting_txs;
+    }
+
+    /// The account's value now, if the overlay has it.
+    pub(crate) fn loaded(&self, address: &Address) -> Option<&Option<AccountInfo>> {
+        self.accounts.get(address).map(|loaded| &loaded.now)
+    }
+
+    /// The code of `hash`, if a transaction of the overlay deployed it.
+    pub(crate) fn deployed_code(&self, hash: &B256) -> Option<&Bytecode> {
+        self.codes.get(hash)
+    }
+
+    /// The slot's value now, if the overlay knows it without the source: `Some(Some(v))`
+    /// written, `Some(None)` wiped (zero), `None` ask the source.
+    pub(crate) fn written_slot(&self, address: &Address, slot: &U256) -> Option<Option<U256>> {
+        let overlay = self.storage.get(address)?;
+        match overlay.slots.get(slot) {
+            Some(value) => Some(Some(*value)),
+            None => overlay.cleared.then_some(None),
+        }
+    }
+
+    /// Whether the account has storage, as [`StorageProbe::has_storage`] sees it, when the
+    /// overlay alone can tell.
+    pub(crate) fn written_storage(&self, address: &Address) -> Option<bool> {
+        let overlay = self.storage.get(address)?;
+        if overlay.slots.values().any(|v| !v.is_zero()) {
+            return Some(true);
+        }
+        overlay.cleared.then_some(false)
+    }
+}
+
+/// Whether two values of an account are the same (balance, nonce, code), or both absent.
+fn same_value(a: Option<&AccountInfo>, b: Option<&AccountInfo>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => {
+            a.balance == b.balance && a.nonce == b.nonce && a.code_hash == b.code_hash
+        }
+        _ => false,
     }
 }
 
 /// revm's mainnet handler over revm's mainnet EVM (with EIP-7610).
-type SeqHandler<'a, S> = MainnetHandler<
-    Eip7610<MainnetEvm<Context<&'a BlockEnv, &'a TxEnv, CfgEnv, OverlayDb<'a, S>>>>,
+type SeqHandler<'a, S, T> = MainnetHandler<
+    Eip7610<MainnetEvm<Context<&'a BlockEnv, &'a TxEnv, CfgEnv, OverlayDb<'a, S, T>>>>,
     EVMError<DbError, InvalidTransaction>,
     EthFrame<EthInterpreter>,
 >;
 
-impl<S: StateSource + ?Sized> StorageProbe for OverlayDb<'_, S> {
+impl<S: StateSource + ?Sized, T: Tracking> StorageProbe for OverlayDb<'_, S, T> {
     fn has_storage(&mut self, address: Address) -> Result<bool, DbError> {
+        self.track.storage_probed(address);
         if let Some(overlay) = self.storage.get(&address) {
             if overlay.slots.values().any(|v| !v.is_zero()) {
                 return Ok(true);
@@ -346,9 +582,9 @@ pub fn execute_sequential_with<S: StateSource + ?Sized>(
 /// sequential engine, the adaptive policy's timed probe ([`crate::probe`]) otherwise, which
 /// either finishes the block here or hands it to the parallel engine.
 #[derive(Debug)]
-pub(crate) struct Prefix<'a, S: ?Sized> {
+pub(crate) struct Prefix<'a, S: ?Sized, T: Tracking = Untracked> {
     /// The state after the prefix.
-    pub(crate) db: OverlayDb<'a, S>,
+    pub(crate) db: OverlayDb<'a, S, T>,
     /// One result per transaction of the prefix.
     pub(crate) results: Vec<TxResult>,
     /// Gas and blob gas the prefix used.
@@ -388,7 +624,9 @@ impl<'a, S: StateSource + ?Sized> Prefix<'a, S> {
         )?;
         Ok(Self { db, results, gas, executions, time: started.elapsed() })
     }
+}
 
+impl<'a, S: StateSource + ?Sized, T: Tracking> Prefix<'a, S, T> {
     /// Runs the rest of the block on the sequential engine and builds its output.
     pub(crate) fn finish(self, block: &'a Block) -> Result<BlockOutput, ExecutionError> {
         let Self { db, mut results, mut gas, mut executions, time } = self;
@@ -438,13 +676,13 @@ pub(crate) struct InOrder<'r> {
 /// each against what the block has left (`totals.gas`), and returns the database with their
 /// writes. The sequential engine runs a whole block through it; the parallel engine runs the
 /// windows its committer takes in order while conflicts are frequent.
-pub(crate) fn execute_in_order<'a, S: StateSource + ?Sized>(
+pub(crate) fn execute_in_order<'a, S: StateSource + ?Sized, T: Tracking>(
     block: &'a Block,
     cfg: CfgEnv,
     range: std::ops::Range<usize>,
-    db: OverlayDb<'a, S>,
+    db: OverlayDb<'a, S, T>,
     totals: &mut InOrder<'_>,
-) -> Result<OverlayDb<'a, S>, ExecutionError> {
+) -> Result<OverlayDb<'a, S, T>, ExecutionError> {
     let Some(first) = block.transactions.get(range.start) else { return Ok(db) };
     let mut evm = Eip7610(
         Context::<BlockEnv, TxEnv, CfgEnv, _, Journal<_>, ()>::new(db, block.context.spec)
@@ -461,6 +699,7 @@ pub(crate) fn execute_in_order<'a, S: StateSource + ?Sized>(
             Ok(()) => {
                 *totals.executions += 1;
                 evm.0.ctx.tx = tx;
+                evm.0.ctx.journaled_state.database.track.begin(index);
                 let outcome =
                     catch_unwind(AssertUnwindSafe(|| SeqHandler::default().run(&mut evm)))
                         .map_err(|payload| ExecutionError::Panic {

@@ -1,6 +1,7 @@
 //! Randomized differential test: mixed blocks ([`lanes_workloads::mixed`]) with deliberate
-//! conflicts and invalid transactions, each executed by the sequential engine and by the
-//! parallel engine with a thread count drawn from the block's seed; the results must be equal.
+//! conflicts and invalid transactions, each executed by the sequential engine, by the parallel
+//! engine and by the lanes engine with a thread count drawn from the block's seed; the results
+//! must be equal.
 //!
 //! `LANES_DIFF_SEED` overrides the base seed (decimal or 0x-hex) and `LANES_DIFF_BLOCKS` the
 //! number of blocks; block `k` uses seed `base + k`. Every block is checked; the failure lists
@@ -41,6 +42,8 @@ fn block_shape(seed: u64) -> (usize, usize) {
 struct Tally {
     outcomes: BTreeMap<&'static str, usize>,
     specs: BTreeMap<String, usize>,
+    /// Blocks the lanes engine ran in one round, in several, and with a tail on another engine.
+    lanes: BTreeMap<&'static str, usize>,
 }
 
 /// Executes the block of `seed` with both engines; returns why they disagree, if they do.
@@ -65,13 +68,29 @@ fn check_block(seed: u64, tally: &mut Tally) -> Result<(), String> {
         let options = ExecuteOptions { in_order_every, sequential_prefix, ..Default::default() };
         let parallel =
             execute_with(Engine::Parallel { threads }, &workload.block, &workload.state, options);
-        (sequential, parallel)
+        let lanes = execute(Engine::Lanes { threads }, &workload.block, &workload.state);
+        (sequential, parallel, lanes)
     }));
-    let Ok((sequential, parallel)) = run else {
+    let Ok((sequential, parallel, lanes)) = run else {
         return Err(format!("{what}: an engine panicked"));
     };
     let sequential = sequential.map_err(|e| format!("{what}: sequential execution failed: {e}"))?;
     let parallel = parallel.map_err(|e| format!("{what}: parallel execution failed: {e}"))?;
+    let lanes = lanes.map_err(|e| format!("{what}: lanes execution failed: {e}"))?;
+    if let Some(difference) = lanes
+        .first_difference(&sequential)
+        .or_else(|| (!lanes.same_result(&sequential)).then(|| "lanes: results differ".to_string()))
+    {
+        return Err(format!("{what}: lanes differ from sequential: {difference}"));
+    }
+    if let Some(stats) = lanes.stats.lanes {
+        let kind = match (stats.rounds, stats.tail) {
+            (_, tail) if tail > 0 => "tail",
+            (1, _) => "one round",
+            _ => "several rounds",
+        };
+        *tally.lanes.entry(kind).or_default() += 1;
+    }
     for result in &sequential.results {
         let kind = match result {
             Ok(o) => match o.status {
@@ -123,6 +142,9 @@ fn parallel_matches_sequential_on_mixed_blocks() {
                 tally.outcomes.get(kind).copied().unwrap_or(0) > 0,
                 "no {kind} outcome: {tally:?}"
             );
+        }
+        for kind in ["one round", "several rounds", "tail"] {
+            assert!(tally.lanes.get(kind).copied().unwrap_or(0) > 0, "no lanes {kind}: {tally:?}");
         }
         for spec in [SpecId::SHANGHAI, SpecId::CANCUN, SpecId::PRAGUE] {
             assert!(tally.specs.contains_key(&format!("{spec:?}")), "no {spec:?} block: {tally:?}");

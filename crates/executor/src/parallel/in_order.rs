@@ -20,7 +20,7 @@ use crate::{
     error::ExecutionError,
     evm::{BlockGas, DbError},
     outcome::TxResult,
-    sequential::{execute_in_order, InOrder, OverlayDb},
+    sequential::{execute_in_order, InOrder, OverlayDb, Tracking},
 };
 use alloy_primitives::{Address, B256, U256};
 use lanes_state::{SourceError, StateSource};
@@ -95,10 +95,10 @@ pub(crate) fn run_window<S: StateSource + ?Sized>(
 
 /// Publishes the net writes of transactions run in order on `db` (everything up to `last`
 /// committed) as the writes of `last`.
-pub(crate) fn publish_overlay<S: StateSource + ?Sized>(
+pub(crate) fn publish_overlay<S: StateSource + ?Sized, T: Tracking>(
     mv: &MvMemory,
     last: TxIdx,
-    db: OverlayDb<'_, S>,
+    db: OverlayDb<'_, S, T>,
 ) {
     let (accounts, storage) = db.into_writes();
     let mut writes = WriteSet::default();

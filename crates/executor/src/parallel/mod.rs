@@ -20,7 +20,7 @@ use crate::{
     error::ExecutionError,
     evm::{cfg_env, DbError},
     outcome::{BlockOutput, BlockTrace, EngineKind, ExecutionStats},
-    sequential::Prefix,
+    sequential::{Prefix, Tracking},
     ExecuteOptions,
 };
 use finalize::Finalizer;
@@ -92,13 +92,13 @@ pub fn execute_parallel_with<S: StateSource + ?Sized>(
 /// [`execute_parallel_with`] with the block's predicted dependencies when the caller already
 /// has them (the policy looked), and the block's first transactions when the caller already
 /// ran them on the sequential engine (the policy's probe, [`crate::probe`]).
-pub(crate) fn execute_parallel_predicted<'a, S: StateSource + ?Sized>(
+pub(crate) fn execute_parallel_predicted<'a, S: StateSource + ?Sized, T: Tracking>(
     block: &'a Block,
     source: &'a S,
     threads: usize,
     options: ExecuteOptions,
     predictions: Option<predict::Predictions>,
-    prefix: Option<Prefix<'a, S>>,
+    prefix: Option<Prefix<'a, S, T>>,
 ) -> Result<BlockOutput, ExecutionError> {
     let threads = threads.clamp(1, block.transactions.len().max(1));
     let mut stats = ExecutionStats::new(EngineKind::Parallel { threads });

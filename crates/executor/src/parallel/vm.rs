@@ -16,18 +16,18 @@ use super::{
 };
 use crate::{
     error::ExecutionError,
-    evm::{changed_slots, classify_error, AccountEffect, DbError, Eip7610},
+    evm::{beneficiary_fee, changed_slots, classify_error, AccountEffect, DbError, Eip7610},
     outcome::InvalidTx,
     panic_message,
 };
-use alloy_primitives::{Address, U256};
+use alloy_primitives::Address;
 use lanes_state::StateSource;
 use revm::{
     bytecode::opcode,
     context::{BlockEnv, CfgEnv, TxEnv},
     context_interface::{
         result::{EVMError, ExecutionResult, HaltReason, InvalidTransaction},
-        LocalContextTr, Transaction,
+        LocalContextTr,
     },
     handler::{post_execution, EvmTr, FrameResult, Handler, MainnetEvm},
     interpreter::{
@@ -181,18 +181,7 @@ impl<'a, S: StateSource + ?Sized> Handler for ParHandler<'a, S> {
             // The transaction loaded the beneficiary itself: pay exactly as revm does.
             return post_execution::reward_beneficiary(ctx, exec_result.gas()).map_err(From::from);
         }
-        // Same arithmetic as `post_execution::reward_beneficiary`.
-        let gas = exec_result.gas();
-        let basefee = ctx.block.basefee as u128;
-        let effective_gas_price = ctx.tx.effective_gas_price(basefee);
-        let coinbase_gas_price = if ctx.cfg.spec.is_enabled_in(SpecId::LONDON) {
-            effective_gas_price.saturating_sub(basefee)
-        } else {
-            effective_gas_price
-        };
-        let effective_used = gas.used().saturating_sub(gas.reservoir());
-        ctx.journaled_state.database.deferred_fee =
-            Some(U256::from(coinbase_gas_price * effective_used as u128));
+        ctx.journaled_state.database.deferred_fee = Some(beneficiary_fee(ctx, exec_result.gas()));
         Ok(())
     }
 }

@@ -1,0 +1,560 @@
+//! The lanes engine: a block's transactions split into one lane per worker, each lane run on
+//! plain revm over its own overlay, with no shared state while it runs; conflicts between
+//! lanes found after the fact, exactly, and undone.
+//!
+//! Block-STM pays for every read and write (a multi-version lookup, a recorded read, a
+//! published write, a validation) whether or not anything conflicts; on cheap transactions
+//! that bookkeeping costs as much as the transaction. A lane pays what the sequential engine
+//! pays plus a few stores per location (`log.rs`), and the lanes meet only at the end of each
+//! *epoch* (a range of the block, growing from a sixty-fourth to an eighth of what is left).
+//!
+//! ## A round
+//! 1. **Plan** (`partition.rs`): each transaction goes to the lane of its sender (nonces never
+//!    cross lanes), or of a key the earlier rounds learned.
+//! 2. **Epochs**: every lane runs its transactions of the epoch in block order, then at a
+//!    barrier checks what it read in the epoch against what the other lanes wrote: a read by
+//!    transaction `j` of a location another lane's transaction `i < j` wrote means `j` may have
+//!    seen a stale value. The smallest such `j` (bounded below: the first read after `i`) is the
+//!    round's **cut**; at the next barrier every lane stops if the cut falls in what ran.
+//!    Beneficiary fees are deferred (a transaction that never loads the beneficiary records its
+//!    fee), so a read of the beneficiary after any deferred fee is a conflict too; so are a wipe
+//!    of storage another lane wrote, and an EIP-7610 storage probe of such an account.
+//! 3. **Keep** everything below the cut: every transaction below it read only values that
+//!    the transactions below it in block order wrote (no other lane wrote what it read before
+//!    it), so its result is the sequential one. The block's gas is checked in block order
+//!    (a transaction that does not fit cuts there too), outcomes get their cumulative gas.
+//! 4. Unless the round ran the whole block, **roll back** each lane to the cut (`log.rs`'s undo
+//!    log), lay the lanes' writes over the earlier rounds' state (disjoint below the cut), credit
+//!    the fees below the cut in order, **learn** the keys of the conflicting pair, and run the
+//!    rest as the next round.
+//!
+//! After [`MAX_ROUNDS`], or a round that kept nothing, the rest of the block runs on the
+//! parallel engine (a long rest) or the sequential engine, over the state the rounds left.
+//!
+//! ## Finalisation
+//! A block that one round ran whole, with no lane touching the beneficiary, is finalised lane
+//! by lane in parallel: each lane's changes against the pre-state, sorted, merged with the
+//! others' (an account two lanes wrote slots of gets both's slots), and the beneficiary's fees.
+//! Otherwise the state the rounds built is finalised as the sequential engine's overlay is.
+
+mod frozen;
+mod log;
+mod partition;
+mod run;
+
+use crate::{
+    block::Block,
+    error::ExecutionError,
+    evm::{cfg_env, BlockGas},
+    outcome::{BlockOutput, EngineKind, ExecutionStats, LaneStats, TxResult},
+    parallel::{self, helpers::Lease},
+    sequential::{OverlayDb, Prefix},
+    ExecuteOptions,
+};
+use alloy_primitives::{Address, U256};
+use frozen::Frozen;
+use lanes_state::{changes::AccountState, AccountChange, StateChanges, StateSource};
+use log::{mark_of, may_have_written, roll_back, LaneDb, LaneLog, Mark, NONE};
+use parking_lot::{Mutex, RwLock};
+use partition::{Keys, Learned, Plan};
+use revm::{context_interface::JournalTr, database_interface::DatabaseCommit, Journal};
+use run::{Lane, LaneResult};
+use std::{
+    ops::Range,
+    sync::atomic::{AtomicUsize, Ordering},
+    time::{Duration, Instant},
+};
+
+/// Rounds before the rest of the block goes to another engine.
+pub const MAX_ROUNDS: usize = 6;
+/// The shortest epoch, in transactions of the block.
+const MIN_EPOCH: usize = 32;
+/// A rest at least this long goes to the parallel engine after the last round.
+const MIN_PARALLEL_TAIL: usize = 64;
+
+/// Executes `block` on `source` with the lanes engine, `threads` lanes (the calling thread
+/// runs one).
+pub fn execute_lanes<S: StateSource + ?Sized>(
+    block: &Block,
+    source: &S,
+    threads: usize,
+) -> Result<BlockOutput, ExecutionError> {
+    execute_lanes_with(block, source, threads, ExecuteOptions::default())
+}
+
+/// [`execute_lanes`] with options (only what the tail engine uses).
+pub fn execute_lanes_with<S: StateSource + ?Sized>(
+    block: &Block,
+    source: &S,
+    threads: usize,
+    options: ExecuteOptions,
+) -> Result<BlockOutput, ExecutionError> {
+    let n = block.transactions.len();
+    let lanes = threads.clamp(1, n.max(1));
+    let mut stats = ExecutionStats::new(EngineKind::Lanes { lanes });
+    let mut lane_stats = LaneStats::default();
+    let cfg = cfg_env(&block.context);
+    let (expected_accounts, expected_slots) = block.expected_writes();
+    let mut base = OverlayDb::new(source, &block.context.block_hashes, 0);
+    let mut results: Vec<TxResult> = Vec::with_capacity(n);
+    let mut gas = BlockGas::default();
+    let mut learned = Learned::default();
+    let lease = if lanes > 1 { Lease::take(lanes - 1) } else { None };
+    let mut start = 0;
+    while start < n && lane_stats.rounds < MAX_ROUNDS {
+        lane_stats.rounds += 1;
+        let plan = Plan::new(block, start, lanes, &learned);
+        let frozen = Frozen { base: &base, source };
+        let round = Round {
+            block,
+            plan: &plan,
+            learned: &learned,
+            cfg: &cfg,
+            lanes: (0..lanes)
+                .map(|_| {
+                    let log = LaneLog::new(expected_accounts / lanes, expected_slots / lanes);
+                    let db = LaneDb::tracked(
+                        &frozen,
+                        &block.context.block_hashes,
+                        expected_accounts / lanes,
+                        log,
+                    );
+                    RwLock::new(Lane::new(db))
+                })
+                .collect(),
+            epochs: epochs(start, n),
+            cut: AtomicUsize::new(n),
+            conflict: Mutex::new(None),
+            next_lane: AtomicUsize::new(0),
+            barrier: SpinBarrier::new(lanes),
+        };
+        let started = Instant::now();
+        let work = || round.work();
+        match &lease {
+            Some(lease) => {
+                lease.run(work, work);
+            }
+            None if lanes == 1 => work(),
+            None => std::thread::scope(|scope| {
+                for _ in 1..lanes {
+                    scope.spawn(work);
+                }
+                work();
+            }),
+        }
+        stats.execute_time += started.elapsed();
+        let Round { lanes: lane_cells, cut, conflict, .. } = round;
+        let mut lanes_run: Vec<Lane<'_, _>> =
+            lane_cells.into_iter().map(RwLock::into_inner).collect();
+        let conflict = conflict.into_inner();
+        let mut cut = cut.into_inner();
+        let executed: usize = lanes_run.iter().map(|lane| lane.results.len()).sum();
+        stats.executions += executed;
+        // Keep what is below the cut, in block order, checking the block's gas.
+        let mut by_tx: Vec<Option<LaneResult>> = (start..cut).map(|_| None).collect();
+        for lane in &mut lanes_run {
+            for (index, result) in lane.results.drain(..) {
+                if let Some(slot) = by_tx.get_mut(index as usize - start) {
+                    *slot = Some(result);
+                }
+            }
+        }
+        for (index, slot) in (start..).zip(by_tx) {
+            let tx = &block.transactions[index];
+            let (Some(result), Ok(())) = (slot, gas.check(&block.context, tx)) else {
+                cut = index;
+                break;
+            };
+            results.push(result.map(|result| gas.add(tx, result)));
+        }
+        lane_stats.discarded += executed - (cut - start);
+        let touched_beneficiary = lanes_run.iter().any(|lane| {
+            lane.db
+                .as_ref()
+                .is_some_and(|db| db.accounts.contains_key(&block.context.header.beneficiary))
+        });
+        let mut fees: Vec<(u32, U256)> = lanes_run
+            .iter_mut()
+            .flat_map(|lane| lane.fees.drain(..))
+            .filter(|(index, _)| (*index as usize) < cut)
+            .collect();
+        fees.sort_unstable_by_key(|(index, _)| *index);
+        if start == 0 && cut == n && !touched_beneficiary {
+            // One round ran the whole block: finalise lane by lane.
+            let finalize = Instant::now();
+            let dbs: Vec<_> = lanes_run.into_iter().filter_map(|lane| lane.db).collect();
+            let fees_db = OverlayDb::new(source, &block.context.block_hashes, 0);
+            let changes = finalize_lanes(dbs, lease.as_ref(), fees_db, block, &fees, source)?;
+            stats.finalize_time = finalize.elapsed();
+            stats.lanes = Some(lane_stats);
+            stats.reexecutions = lane_stats.discarded;
+            return Ok(BlockOutput {
+                results,
+                changes,
+                gas_used: gas.gas_used,
+                blob_gas_used: gas.blob_gas_used,
+                stats,
+                trace: None,
+            });
+        }
+        let parts: Vec<_> = lanes_run
+            .into_iter()
+            .filter_map(|lane| lane.db)
+            .map(|mut db| {
+                roll_back(&mut db, cut);
+                db.into_parts()
+            })
+            .collect();
+        drop(frozen);
+        for part in parts {
+            base.absorb(part, |mark: &Mark| mark.last_write != NONE);
+        }
+        credit_fees(&mut base, block, fees.into_iter().map(|(_, fee)| fee))?;
+        if let Some(conflict) = conflict.filter(|conflict| conflict.cut == cut) {
+            let keys = |index: usize| Keys::of(&block.transactions[index]);
+            learned.conflict(&keys(conflict.writer), &keys(conflict.reader));
+        }
+        let progressed = cut > start;
+        start = cut;
+        if !progressed {
+            break;
+        }
+    }
+    stats.reexecutions = lane_stats.discarded;
+    if start < n {
+        // The rest goes to another engine, over the state the rounds left.
+        lane_stats.tail = n - start;
+        let executions = stats.executions;
+        let prefix = Prefix { db: base, results, gas, executions: 0, time: Duration::ZERO };
+        drop(lease);
+        let mut output = if lanes > 1 && n - start >= MIN_PARALLEL_TAIL {
+            lane_stats.tail_parallel = true;
+            parallel::execute_parallel_predicted(block, source, lanes, options, None, Some(prefix))?
+        } else {
+            prefix.finish(block)?
+        };
+        output.stats.engine = EngineKind::Lanes { lanes };
+        output.stats.executions += executions;
+        output.stats.reexecutions += stats.reexecutions;
+        output.stats.execute_time += stats.execute_time;
+        output.stats.lanes = Some(lane_stats);
+        return Ok(output);
+    }
+    let finalize = Instant::now();
+    let changes = base.into_changes()?;
+    stats.finalize_time = finalize.elapsed();
+    stats.lanes = Some(lane_stats);
+    Ok(BlockOutput {
+        results,
+        changes,
+        gas_used: gas.gas_used,
+        blob_gas_used: gas.blob_gas_used,
+        stats,
+        trace: None,
+    })
+}
+
+/// The epochs of a round over `start..n`: from a sixty-fourth of the transactions (at least
+/// [`MIN_EPOCH`]), doubling, to an eighth.
+fn epochs(start: usize, n: usize) -> Vec<Range<usize>> {
+    let left = n - start;
+    let most = (left / 8).max(MIN_EPOCH);
+    let mut length = (left / 64).max(MIN_EPOCH).min(most);
+    let mut epochs = Vec::new();
+    let mut at = start;
+    while at < n {
+        let end = (at + length).min(n);
+        epochs.push(at..end);
+        at = end;
+        length = (2 * length).min(most);
+    }
+    epochs
+}
+
+/// The first conflict a round found: the cut, and a pair of transactions that conflicted
+/// (`writer` in one lane wrote what `reader` in another read after it), to learn from.
+#[derive(Clone, Copy, Debug)]
+struct Conflict {
+    cut: usize,
+    writer: usize,
+    reader: usize,
+}
+
+/// One round of lanes, shared by its workers.
+struct Round<'a, S: ?Sized> {
+    block: &'a Block,
+    plan: &'a Plan,
+    learned: &'a Learned,
+    cfg: &'a revm::context::CfgEnv,
+    lanes: Vec<RwLock<Lane<'a, S>>>,
+    epochs: Vec<Range<usize>>,
+    /// The smallest cut found so far (the block's length while none).
+    cut: AtomicUsize,
+    conflict: Mutex<Option<Conflict>>,
+    next_lane: AtomicUsize,
+    barrier: SpinBarrier,
+}
+
+impl<S: StateSource + ?Sized> Round<'_, S> {
+    /// One worker's part: one lane, epoch after epoch, checking after each.
+    fn work(&self) {
+        let me = self.next_lane.fetch_add(1, Ordering::Relaxed);
+        for range in &self.epochs {
+            if self.cut.load(Ordering::Acquire) <= range.start {
+                break;
+            }
+            if let Some(lane) = self.lanes.get(me) {
+                lane.write().run_epoch(
+                    self.block,
+                    self.cfg,
+                    self.plan,
+                    self.learned,
+                    me,
+                    range.clone(),
+                );
+            }
+            self.barrier.wait();
+            if let Some(conflict) = self.check(me) {
+                self.cut.fetch_min(conflict.cut, Ordering::AcqRel);
+                let mut found = self.conflict.lock();
+                if found.is_none_or(|found| conflict.cut < found.cut) {
+                    *found = Some(conflict);
+                }
+            }
+            self.barrier.wait();
+        }
+    }
+
+    /// Checks what lane `me` read in the epoch that just ran against what the other lanes
+    /// wrote; returns the earliest conflict.
+    fn check(&self, me: usize) -> Option<Conflict> {
+        let lane = self.lanes.get(me)?.read();
+        let mut earliest: Option<Conflict> = lane.stopped.as_ref().map(|(index, _)| Conflict {
+            cut: *index,
+            writer: *index,
+            reader: *index,
+        });
+        let mut found = |conflict: Conflict| {
+            if earliest.is_none_or(|earliest| conflict.cut < earliest.cut) {
+                earliest = Some(conflict);
+            }
+        };
+        let mine = lane.db.as_ref()?;
+        let guards = others_lanes(&self.lanes, me);
+        let others: Vec<&LaneDb<'_, _>> =
+            guards.iter().filter_map(|lane| lane.db.as_ref()).collect();
+        for location in &mine.track.touched {
+            for other in &others {
+                if !may_have_written(other, location) {
+                    continue;
+                }
+                let Some(theirs) = mark_of(other, location).filter(|m| m.first_write != NONE)
+                else {
+                    continue;
+                };
+                let Some(ours) = mark_of(mine, location) else { continue };
+                if theirs.first_write < ours.last_read {
+                    found(Conflict {
+                        cut: (theirs.first_write as usize + 1).max(ours.first_read as usize),
+                        writer: theirs.first_write as usize,
+                        reader: ours.last_read as usize,
+                    });
+                }
+            }
+        }
+        // A wipe of storage another lane wrote, or a probe of such storage (or, over an earlier
+        // round's state, of storage this lane wrote): cut at it.
+        for (address, at) in &mine.track.wipes {
+            if others.iter().any(|other| other.storage.contains_key(address)) {
+                found(Conflict { cut: *at as usize, writer: *at as usize, reader: *at as usize });
+            }
+        }
+        for (address, at) in &mine.track.probes {
+            if mine.storage.contains_key(address)
+                || others.iter().any(|other| other.storage.contains_key(address))
+            {
+                found(Conflict { cut: *at as usize, writer: *at as usize, reader: *at as usize });
+            }
+        }
+        // A read of the beneficiary after a deferred fee (of any lane, this one's too).
+        let beneficiary = self.block.context.header.beneficiary;
+        if let Some(read) = mine.accounts.get(&beneficiary).map(|loaded| loaded.mark) {
+            let first_fee = std::iter::once(&*lane)
+                .chain(guards.iter().map(|l| &**l))
+                .filter_map(|lane| lane.fees.first().map(|(index, _)| *index))
+                .min();
+            if let Some(fee) = first_fee.filter(|fee| *fee < read.last_read) {
+                found(Conflict {
+                    cut: (fee as usize + 1).max(read.first_read as usize),
+                    writer: fee as usize,
+                    reader: read.last_read as usize,
+                });
+            }
+        }
+        earliest
+    }
+}
+
+/// Read guards of every lane but `me`.
+fn others_lanes<'l, 'r, S: ?Sized>(
+    lanes: &'l [RwLock<Lane<'r, S>>],
+    me: usize,
+) -> Vec<parking_lot::RwLockReadGuard<'l, Lane<'r, S>>> {
+    (0..lanes.len()).filter(|l| *l != me).map(|l| lanes[l].read()).collect()
+}
+
+/// A barrier for the round's workers, one per core: they spin (yielding after a while)
+/// rather than sleep, since an epoch's wait is short.
+#[derive(Debug)]
+struct SpinBarrier {
+    count: usize,
+    arrived: AtomicUsize,
+    generation: AtomicUsize,
+}
+
+impl SpinBarrier {
+    fn new(count: usize) -> Self {
+        Self { count, arrived: AtomicUsize::new(0), generation: AtomicUsize::new(0) }
+    }
+
+    fn wait(&self) {
+        let generation = self.generation.load(Ordering::Acquire);
+        if self.arrived.fetch_add(1, Ordering::AcqRel) + 1 == self.count {
+            self.arrived.store(0, Ordering::Relaxed);
+            self.generation.fetch_add(1, Ordering::AcqRel);
+            return;
+        }
+        let mut spins = 0u32;
+        while self.generation.load(Ordering::Acquire) == generation {
+            spins += 1;
+            if spins < 1 << 12 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
+}
+
+/// Credits the beneficiary of `block` with `fees` in order, on `db`, with revm's own journal
+/// (its touch rules: EIP-161 and the older ones): one credit at a time while the account is
+/// absent or empty, the sum of the rest at once (`incr_balance` skips a credit that would
+/// overflow the balance, so the sum is folded the same way).
+fn credit_fees<S: StateSource + ?Sized>(
+    db: &mut OverlayDb<'_, S>,
+    block: &Block,
+    fees: impl IntoIterator<Item = U256>,
+) -> Result<(), ExecutionError> {
+    let beneficiary = block.context.header.beneficiary;
+    let mut fees = fees.into_iter().peekable();
+    // A second zero credit in a row changes nothing: the first left the account absent (or,
+    // before Spurious Dragon, existing and empty), and touching it again leaves it so.
+    let mut last_zero = false;
+    while fees.peek().is_some() {
+        if last_zero && fees.peek().is_some_and(|fee| fee.is_zero()) {
+            fees.next();
+            continue;
+        }
+        let now = match db.loaded(&beneficiary) {
+            Some(now) => now.clone(),
+            None => db
+                .source()
+                .account(beneficiary)
+                .map_err(|source| ExecutionError::StateAfterBlock { source })?,
+        };
+        let credit = match now.filter(|info| !info.is_empty()) {
+            Some(info) => {
+                let balance = fees
+                    .by_ref()
+                    .fold(info.balance, |balance, fee| balance.checked_add(fee).unwrap_or(balance));
+                balance - info.balance
+            }
+            None => fees.next().unwrap_or_default(),
+        };
+        let mut journal: Journal<&mut OverlayDb<'_, S>> = Journal::new(&mut *db);
+        journal.set_spec_id(block.context.spec);
+        journal
+            .balance_incr(beneficiary, credit)
+            .map_err(|_| ExecutionError::Invariant("the beneficiary could not be loaded"))?;
+        let state = journal.finalize();
+        drop(journal);
+        db.commit(state);
+        last_zero = credit.is_zero();
+    }
+    Ok(())
+}
+
+/// The block's changes from lanes that ran it whole in one round: each lane's against the
+/// pre-state (in parallel), merged, with the beneficiary's fees credited on `fees_db`.
+fn finalize_lanes<'a, S: StateSource + ?Sized>(
+    dbs: Vec<LaneDb<'_, Frozen<'_, 'a, S>>>,
+    lease: Option<&Lease>,
+    mut fees_db: OverlayDb<'a, S>,
+    block: &Block,
+    fees: &[(u32, U256)],
+    source: &S,
+) -> Result<StateChanges, ExecutionError> {
+    let cells: Vec<Mutex<Option<_>>> = dbs.into_iter().map(|db| Mutex::new(Some(db))).collect();
+    let runs = Mutex::new(Vec::with_capacity(cells.len() + 1));
+    let next = AtomicUsize::new(0);
+    let work = || loop {
+        let Some(cell) = cells.get(next.fetch_add(1, Ordering::Relaxed)) else { break };
+        if let Some(db) = cell.lock().take() {
+            let run = db.into_sorted_changes();
+            runs.lock().push(run);
+        }
+    };
+    match lease {
+        Some(lease) => {
+            lease.run(work, work);
+        }
+        None => work(),
+    }
+    credit_fees(&mut fees_db, block, fees.iter().map(|(_, fee)| *fee))?;
+    let mut runs = runs.into_inner().into_iter().collect::<Result<Vec<_>, _>>()?;
+    runs.push(fees_db.into_sorted_changes()?);
+    merge_runs(runs, source)
+}
+
+/// Merges runs of changes, each sorted by address, from lanes that conflicted nowhere: an
+/// account's value changed in at most one of them (the others that list it wrote some of its
+/// slots, and list its value as before the block), and no slot is in two.
+fn merge_runs<S: StateSource + ?Sized>(
+    runs: Vec<Vec<(Address, AccountChange)>>,
+    source: &S,
+) -> Result<StateChanges, ExecutionError> {
+    let total: usize = runs.iter().map(Vec::len).sum();
+    let mut merged: Vec<(Address, AccountChange)> = Vec::with_capacity(total);
+    let mut runs: Vec<_> = runs.into_iter().map(|run| run.into_iter().peekable()).collect();
+    loop {
+        let mut next: Option<(usize, Address)> = None;
+        for (i, run) in runs.iter_mut().enumerate() {
+            if let Some((address, _)) = run.peek() {
+                if next.is_none_or(|(_, least)| *address < least) {
+                    next = Some((i, *address));
+                }
+            }
+        }
+        let Some((i, _)) = next else { break };
+        let Some((address, change)) = runs[i].next() else { break };
+        match merged.last_mut() {
+            Some((last, existing)) if *last == address => {
+                if existing.info != change.info {
+                    let before = source
+                        .account(address)
+                        .map_err(|source| ExecutionError::StateAfterBlock { source })?
+                        .as_ref()
+                        .map(AccountState::from);
+                    if existing.info == before {
+                        existing.info = change.info;
+                    }
+                }
+                existing.code = existing.code.take().or(change.code);
+                existing.storage_cleared |= change.storage_cleared;
+                existing.storage.extend(change.storage);
+            }
+            _ => merged.push((address, change)),
+        }
+    }
+    Ok(StateChanges::from_sorted(merged))
+}
