@@ -27,5 +27,5 @@ pub mod memory;
 pub mod report;
 pub mod workloads;
 
-pub use measure::{measure_block, BenchError, Measured, Settings};
+pub use measure::{measure_block, BenchError, Measured, Settings, Subject};
 pub use report::Record;

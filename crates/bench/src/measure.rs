@@ -49,18 +49,29 @@ pub struct Settings {
     pub samples: usize,
     /// Also measure each engine's peak heap (needs the counting allocator).
     pub memory: bool,
-    /// Measure [`Engine::Auto`] (what a node runs; `true`) or always [`Engine::Parallel`]
-    /// (the engine itself, also where the policy would run the block sequentially).
-    pub adaptive: bool,
+    /// The engine measured against the sequential one.
+    pub subject: Subject,
+}
+
+/// The engine a benchmark measures against the sequential one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Subject {
+    /// [`Engine::Auto`]: what a node runs.
+    Auto,
+    /// Always [`Engine::Parallel`] (the engine itself, also where the policy would run the
+    /// block otherwise).
+    Parallel,
+    /// Always [`Engine::Lanes`].
+    Lanes,
 }
 
 impl Settings {
     /// The engine measured at `threads` workers.
     pub fn engine(&self, threads: usize) -> Engine {
-        if self.adaptive {
-            Engine::Auto { threads }
-        } else {
-            Engine::Parallel { threads }
+        match self.subject {
+            Subject::Auto => Engine::Auto { threads },
+            Subject::Parallel => Engine::Parallel { threads },
+            Subject::Lanes => Engine::Lanes { threads },
         }
     }
 }
@@ -261,7 +272,8 @@ pub fn measure_block<S: StateSource + ?Sized>(
                 .stats
                 .fallback
                 .map(|f| f.to_string())
-                .or_else(|| output.stats.probe.map(|p| format!("probed: {p}"))),
+                .or_else(|| output.stats.probe.map(|p| format!("probed: {p}")))
+                .or_else(|| output.stats.lanes.map(|l| l.to_string())),
             sequential_peak_bytes: sequential_peak,
             parallel_peak_bytes: parallel_peak,
         });
@@ -286,7 +298,7 @@ mod tests {
     #[test]
     fn records_every_thread_count_with_a_machine_ceiling_beside_the_ideal() {
         let workload = raw_transfers(200, 3);
-        let settings = Settings { threads: vec![1, 2], samples: 2, memory: false, adaptive: false };
+        let settings = Settings { threads: vec![1, 2], samples: 2, memory: false, subject: Subject::Parallel };
         let measured =
             measure_block("transfers", &workload.block, &workload.state, &settings).unwrap();
         let [one, two] = measured.records.as_slice() else { panic!("one record per thread count") };

@@ -65,7 +65,7 @@ pub(crate) fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
         threads,
         samples: args.samples,
         memory: args.memory,
-        adaptive: args.engine == EngineChoice::Auto,
+        subject: args.engine.subject(),
     };
 
     let mut jobs = Vec::new();

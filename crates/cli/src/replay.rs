@@ -41,6 +41,8 @@ pub(crate) enum EngineChoice {
     Parallel,
     /// The adaptive policy's choice.
     Auto,
+    /// The lanes engine, on every block.
+    Lanes,
 }
 
 impl EngineChoice {
@@ -49,6 +51,16 @@ impl EngineChoice {
         match self {
             Self::Parallel => Engine::Parallel { threads },
             Self::Auto => Engine::Auto { threads },
+            Self::Lanes => Engine::Lanes { threads },
+        }
+    }
+
+    /// What `lanes bench` measures for this choice.
+    pub(crate) fn subject(self) -> lanes_bench::Subject {
+        match self {
+            Self::Parallel => lanes_bench::Subject::Parallel,
+            Self::Auto => lanes_bench::Subject::Auto,
+            Self::Lanes => lanes_bench::Subject::Lanes,
         }
     }
 }
