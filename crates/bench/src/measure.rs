@@ -298,7 +298,8 @@ mod tests {
     #[test]
     fn records_every_thread_count_with_a_machine_ceiling_beside_the_ideal() {
         let workload = raw_transfers(200, 3);
-        let settings = Settings { threads: vec![1, 2], samples: 2, memory: false, subject: Subject::Parallel };
+        let settings =
+            Settings { threads: vec![1, 2], samples: 2, memory: false, subject: Subject::Parallel };
         let measured =
             measure_block("transfers", &workload.block, &workload.state, &settings).unwrap();
         let [one, two] = measured.records.as_slice() else { panic!("one record per thread count") };

@@ -89,29 +89,40 @@ impl BlockGas {
 
     /// Adds a valid transaction's gas and returns its outcome with the cumulative gas set.
     pub(crate) fn add(&mut self, tx: &TxEnv, result: ExecutionResult<HaltReason>) -> TxOutcome {
-        let gas_used = result.tx_gas_used();
-        self.gas_used += gas_used;
-        let blob_gas_used = blob_gas_of(tx);
-        self.blob_gas_used += blob_gas_used;
-        let created_address = result.created_address();
-        let (status, logs, output) = match result {
-            ExecutionResult::Success { reason, logs, output, .. } => {
-                (TxStatus::Success(reason), logs, output.into_data())
-            }
-            ExecutionResult::Revert { output, logs, .. } => (TxStatus::Revert, logs, output),
-            ExecutionResult::Halt { reason, logs, .. } => {
-                (TxStatus::Halt(reason), logs, Default::default())
-            }
-        };
-        TxOutcome {
-            status,
-            gas_used,
-            cumulative_gas_used: self.gas_used,
-            blob_gas_used,
-            logs,
-            output,
-            created_address,
+        let mut outcome = outcome_of(tx, result);
+        self.count(&mut outcome);
+        outcome
+    }
+
+    /// Adds the gas of a valid transaction's `outcome` and sets its cumulative gas.
+    pub(crate) fn count(&mut self, outcome: &mut TxOutcome) {
+        self.gas_used += outcome.gas_used;
+        self.blob_gas_used += outcome.blob_gas_used;
+        outcome.cumulative_gas_used = self.gas_used;
+    }
+}
+
+/// The outcome of a valid transaction, its cumulative gas not set yet ([`BlockGas::count`]).
+pub(crate) fn outcome_of(tx: &TxEnv, result: ExecutionResult<HaltReason>) -> TxOutcome {
+    let gas_used = result.tx_gas_used();
+    let created_address = result.created_address();
+    let (status, logs, output) = match result {
+        ExecutionResult::Success { reason, logs, output, .. } => {
+            (TxStatus::Success(reason), logs, output.into_data())
         }
+        ExecutionResult::Revert { output, logs, .. } => (TxStatus::Revert, logs, output),
+        ExecutionResult::Halt { reason, logs, .. } => {
+            (TxStatus::Halt(reason), logs, Default::default())
+        }
+    };
+    TxOutcome {
+        status,
+        gas_used,
+        cumulative_gas_used: 0,
+        blob_gas_used: blob_gas_of(tx),
+        logs,
+        output,
+        created_address,
     }
 }
 

@@ -7,7 +7,9 @@
 //! - [`Engine::Sequential`]: plain revm, one transaction after the other. The oracle.
 //! - [`Engine::Parallel`]: optimistic concurrency in the Block-STM family. Its results are
 //!   identical to the sequential engine's, bit for bit; only the statistics differ.
-//! - [`Engine::Auto`]: the adaptive [`policy`] picks one of the two per block.
+//! - [`Engine::Lanes`]: one lane of transactions per worker on plain revm, conflicts between
+//!   lanes found after the fact and undone ([`lanes`]). For large blocks of cheap transactions.
+//! - [`Engine::Auto`]: the adaptive [`policy`] picks one of the three per block.
 //!
 //! ## The parallel algorithm
 //!
@@ -51,6 +53,9 @@
 //! | parallel finalisation of the state changes | `parallel/finalize.rs` |
 //! | the adaptive policy | [`policy`] |
 //! | its timed look at the first transactions | [`probe`] |
+//! | the lanes engine: rounds, epochs, conflict checks | [`lanes`] |
+//! | a lane's marks and undo log | `lanes/log.rs` |
+//! | which lane runs which transaction, what conflicts teach | `lanes/partition.rs` |
 
 pub mod block;
 pub mod error;
@@ -66,8 +71,8 @@ pub mod sequential;
 pub use block::{block_env, BlobParams, Block, BlockContext, BlockHashes, MissingBlockHash};
 pub use error::ExecutionError;
 pub use outcome::{
-    BlockOutput, BlockTrace, EngineKind, ExecutionStats, FallbackReason, InvalidTx, Probe,
-    TxOutcome, TxResult, TxStatus,
+    BlockOutput, BlockTrace, EngineKind, ExecutionStats, FallbackReason, InvalidTx, LaneStats,
+    Probe, TxOutcome, TxResult, TxStatus,
 };
 pub use parallel::execute_parallel;
 pub use sequential::execute_sequential;
@@ -164,6 +169,9 @@ pub fn execute_with<S: StateSource + ?Sized>(
                         None::<sequential::Prefix<'_, S>>,
                     )
                 }
+            }
+            (policy::Decision::Lanes { threads }, _) => {
+                lanes::execute_lanes_with(block, source, threads, options)
             }
             (policy::Decision::Sequential(reason), _) => {
                 let mut output = sequential::execute_sequential_with(block, source, options)?;

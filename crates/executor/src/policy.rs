@@ -23,6 +23,12 @@
 //!
 //! Workers are capped at `txs / MIN_TRANSACTIONS_PER_WORKER` so that each has enough work.
 //!
+//! Blocks of [`MIN_LANES_TRANSACTIONS`] or more that pass these rules run on the lanes engine
+//! ([`crate::lanes`]), whose cost per transaction is close to the sequential engine's: on a
+//! gigagas block of cheap transactions the parallel engine's bookkeeping costs as much as the
+//! transactions themselves. (Mainnet blocks, a few hundred transactions of which several meet
+//! at one pool or token, conflict too often for lanes: they stay on the parallel engine.)
+//!
 //! The look at senders and recipients is one pass (`parallel::predict`); when the block runs in
 //! parallel, the scheduler reuses it to hold back predicted followers.
 
@@ -37,6 +43,9 @@ pub const MIN_GAS: u64 = 1_500_000;
 pub const MIN_CHAIN_PARALLELISM: f64 = 1.4;
 /// Each worker should have at least this many transactions.
 pub const MIN_TRANSACTIONS_PER_WORKER: usize = 12;
+/// Blocks the rules above would run in parallel, with at least this many transactions, run
+/// on the lanes engine ([`crate::lanes`]) instead of the parallel one.
+pub const MIN_LANES_TRANSACTIONS: usize = 2048;
 
 /// What the policy decided for a block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,6 +53,11 @@ pub enum Decision {
     /// Run the parallel engine with this many workers.
     Parallel {
         /// Worker count.
+        threads: usize,
+    },
+    /// Run the lanes engine with this many lanes.
+    Lanes {
+        /// Lane count.
         threads: usize,
     },
     /// Run the sequential engine, for this reason.
@@ -79,6 +93,9 @@ pub(crate) fn plan(block: &Block, threads: usize) -> (Decision, Option<Predictio
         return (Decision::Sequential(FallbackReason::BareCallChain { longest, txs }), None);
     }
     let threads = threads.min(txs / MIN_TRANSACTIONS_PER_WORKER).max(2);
+    if txs >= MIN_LANES_TRANSACTIONS {
+        return (Decision::Lanes { threads }, None);
+    }
     (Decision::Parallel { threads }, Some(predictions))
 }
 
@@ -102,6 +119,15 @@ mod tests {
 
     fn block(transactions: Vec<TxEnv>) -> Block {
         Block { context: BlockContext::new(SpecId::CANCUN, Default::default()), transactions }
+    }
+
+    #[test]
+    fn large_blocks_run_on_lanes() {
+        let txs: Vec<_> = (0..3_000).map(|i| tx(i, 100_000 + i, 1, &[])).collect();
+        assert_eq!(decide(&block(txs.clone()), 2), Decision::Lanes { threads: 2 });
+        // Unless one sender's chain caps them.
+        let txs: Vec<_> = (0..3_000).map(|i| tx(i % 2, 100_000 + i, 1, &[])).collect();
+        assert!(matches!(decide(&block(txs), 2), Decision::Sequential(_)));
     }
 
     #[test]

@@ -435,7 +435,7 @@ impl<'a, S: StateSource + ?Sized, T: Tracking> OverlayDb<'a, S, T> {
             .map_err(|source| ExecutionError::StateAfterBlock { source })?;
             changes.extend(canonical.map(|change| (address, change)));
         }
-        changes.sort_unstable_by_key(|(address, _)| *address);
+        sort_by_address(&mut changes);
         Ok(changes)
     }
 }
@@ -520,6 +520,29 @@ impl<S: StateSource + ?Sized> OverlayDb<'_, S> {
             return Some(true);
         }
         overlay.cleared.then_some(false)
+    }
+}
+
+/// Sorts account changes by address: the addresses sorted with their positions (24 bytes
+/// each), then the changes (150 bytes each) moved into place along the permutation's cycles,
+/// about once each, where a sort of the changes themselves moves each of them log n times.
+pub(crate) fn sort_by_address(changes: &mut [(Address, AccountChange)]) {
+    let mut order: Vec<(Address, u32)> =
+        changes.iter().enumerate().map(|(i, (address, _))| (*address, i as u32)).collect();
+    order.sort_unstable();
+    // `from[k]`: where the change that belongs at `k` is now.
+    let mut from: Vec<u32> = order.into_iter().map(|(_, i)| i).collect();
+    for start in 0..from.len() {
+        let mut at = start;
+        loop {
+            let source = from[at] as usize;
+            from[at] = at as u32;
+            if source == start || source == at {
+                break;
+            }
+            changes.swap(at, source);
+            at = source;
+        }
     }
 }
 
@@ -722,4 +745,44 @@ pub(crate) fn execute_in_order<'a, S: StateSource + ?Sized, T: Tracking>(
         }
     }
     Ok(evm.0.ctx.journaled_state.database)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sorting_by_address_follows_the_permutation_exactly() {
+        // Every permutation of 5, and a larger shuffled one.
+        let change = |nonce: u64| AccountChange {
+            info: Some(AccountState { balance: U256::ZERO, nonce, code_hash: KECCAK_EMPTY }),
+            ..Default::default()
+        };
+        let mut orders: Vec<Vec<u64>> = Vec::new();
+        let mut order: Vec<u64> = (0..5).collect();
+        // Heap's algorithm.
+        fn permute(k: usize, order: &mut Vec<u64>, out: &mut Vec<Vec<u64>>) {
+            if k == 1 {
+                out.push(order.clone());
+                return;
+            }
+            for i in 0..k {
+                permute(k - 1, order, out);
+                order.swap(if k.is_multiple_of(2) { i } else { 0 }, k - 1);
+            }
+        }
+        permute(5, &mut order, &mut orders);
+        orders.push((0..1000u64).map(|i| (i * 7919) % 1000).collect());
+        for order in orders {
+            let mut changes: Vec<(Address, AccountChange)> = order
+                .iter()
+                .map(|i| (Address::left_padding_from(&i.to_be_bytes()), change(*i)))
+                .collect();
+            sort_by_address(&mut changes);
+            for (k, (address, change)) in changes.iter().enumerate() {
+                assert_eq!(*address, Address::left_padding_from(&(k as u64).to_be_bytes()));
+                assert_eq!(change.info.map(|i| i.nonce), Some(k as u64), "{order:?}");
+            }
+        }
+    }
 }

@@ -29,7 +29,12 @@
 //!    rest as the next round.
 //!
 //! After [`MAX_ROUNDS`], or a round that kept nothing, the rest of the block runs on the
-//! parallel engine (a long rest) or the sequential engine, over the state the rounds left.
+//! parallel engine (a long rest) or the sequential engine, over the state the rounds left; when
+//! what the rounds learned gathers so much of the rest in one lane that the plan caps the
+//! speedup below [`MIN_CHAIN_PARALLELISM`], on the sequential engine when the conflict was on a
+//! slot (every transaction incrementing one counter), on the parallel engine when it was on an
+//! account (payments to one address, which the parallel engine's commutative credits run side
+//! by side).
 //!
 //! ## Finalisation
 //! A block that one round ran whole, with no lane touching the beneficiary, is finalised lane
@@ -48,6 +53,7 @@ use crate::{
     evm::{cfg_env, BlockGas},
     outcome::{BlockOutput, EngineKind, ExecutionStats, LaneStats, TxResult},
     parallel::{self, helpers::Lease},
+    policy::MIN_CHAIN_PARALLELISM,
     sequential::{OverlayDb, Prefix},
     ExecuteOptions,
 };
@@ -58,7 +64,7 @@ use log::{mark_of, may_have_written, roll_back, LaneDb, LaneLog, Mark, NONE};
 use parking_lot::{Mutex, RwLock};
 use partition::{Keys, Learned, Plan};
 use revm::{context_interface::JournalTr, database_interface::DatabaseCommit, Journal};
-use run::{Lane, LaneResult};
+use run::Lane;
 use std::{
     ops::Range,
     sync::atomic::{AtomicUsize, Ordering},
@@ -101,9 +107,19 @@ pub fn execute_lanes_with<S: StateSource + ?Sized>(
     let mut learned = Learned::default();
     let lease = if lanes > 1 { Lease::take(lanes - 1) } else { None };
     let mut start = 0;
+    // Whether the rest goes to the sequential engine: what the rounds learned leaves too little
+    // to run side by side, and the last conflict was on a slot (a counter every transaction
+    // increments). Payments to one account chain lanes too, but the parallel engine runs them
+    // side by side (commutative credits).
+    let mut chained = false;
+    let mut learned_account = false;
     while start < n && lane_stats.rounds < MAX_ROUNDS {
-        lane_stats.rounds += 1;
         let plan = Plan::new(block, start, lanes, &learned);
+        if plan.speedup_cap < MIN_CHAIN_PARALLELISM {
+            chained = !learned_account;
+            break;
+        }
+        lane_stats.rounds += 1;
         let frozen = Frozen { base: &base, source };
         let round = Round {
             block,
@@ -151,21 +167,25 @@ pub fn execute_lanes_with<S: StateSource + ?Sized>(
         let executed: usize = lanes_run.iter().map(|lane| lane.results.len()).sum();
         stats.executions += executed;
         // Keep what is below the cut, in block order, checking the block's gas.
-        let mut by_tx: Vec<Option<LaneResult>> = (start..cut).map(|_| None).collect();
-        for lane in &mut lanes_run {
-            for (index, result) in lane.results.drain(..) {
-                if let Some(slot) = by_tx.get_mut(index as usize - start) {
-                    *slot = Some(result);
-                }
-            }
-        }
-        for (index, slot) in (start..).zip(by_tx) {
+        let mut merged =
+            KMerge::new(lanes_run.iter_mut().map(|lane| std::mem::take(&mut lane.results)));
+        for index in start..cut {
             let tx = &block.transactions[index];
-            let (Some(result), Ok(())) = (slot, gas.check(&block.context, tx)) else {
+            let result = match merged.next() {
+                Some((at, result)) if at as usize == index => result,
+                _ => {
+                    cut = index;
+                    break;
+                }
+            };
+            if gas.check(&block.context, tx).is_err() {
                 cut = index;
                 break;
-            };
-            results.push(result.map(|result| gas.add(tx, result)));
+            }
+            results.push(result.map(|mut outcome| {
+                gas.count(&mut outcome);
+                outcome
+            }));
         }
         lane_stats.discarded += executed - (cut - start);
         let touched_beneficiary = lanes_run.iter().any(|lane| {
@@ -205,7 +225,6 @@ pub fn execute_lanes_with<S: StateSource + ?Sized>(
                 db.into_parts()
             })
             .collect();
-        drop(frozen);
         for part in parts {
             base.absorb(part, |mark: &Mark| mark.last_write != NONE);
         }
@@ -213,6 +232,7 @@ pub fn execute_lanes_with<S: StateSource + ?Sized>(
         if let Some(conflict) = conflict.filter(|conflict| conflict.cut == cut) {
             let keys = |index: usize| Keys::of(&block.transactions[index]);
             learned.conflict(&keys(conflict.writer), &keys(conflict.reader));
+            learned_account = conflict.account;
         }
         let progressed = cut > start;
         start = cut;
@@ -227,7 +247,7 @@ pub fn execute_lanes_with<S: StateSource + ?Sized>(
         let executions = stats.executions;
         let prefix = Prefix { db: base, results, gas, executions: 0, time: Duration::ZERO };
         drop(lease);
-        let mut output = if lanes > 1 && n - start >= MIN_PARALLEL_TAIL {
+        let mut output = if lanes > 1 && !chained && n - start >= MIN_PARALLEL_TAIL {
             lane_stats.tail_parallel = true;
             parallel::execute_parallel_predicted(block, source, lanes, options, None, Some(prefix))?
         } else {
@@ -278,6 +298,8 @@ struct Conflict {
     cut: usize,
     writer: usize,
     reader: usize,
+    /// Whether the location is an account (else a slot, a wipe or the like).
+    account: bool,
 }
 
 /// One round of lanes, shared by its workers.
@@ -333,6 +355,7 @@ impl<S: StateSource + ?Sized> Round<'_, S> {
             cut: *index,
             writer: *index,
             reader: *index,
+            account: false,
         });
         let mut found = |conflict: Conflict| {
             if earliest.is_none_or(|earliest| conflict.cut < earliest.cut) {
@@ -358,6 +381,7 @@ impl<S: StateSource + ?Sized> Round<'_, S> {
                         cut: (theirs.first_write as usize + 1).max(ours.first_read as usize),
                         writer: theirs.first_write as usize,
                         reader: ours.last_read as usize,
+                        account: matches!(location, log::Location::Account(_)),
                     });
                 }
             }
@@ -366,14 +390,24 @@ impl<S: StateSource + ?Sized> Round<'_, S> {
         // round's state, of storage this lane wrote): cut at it.
         for (address, at) in &mine.track.wipes {
             if others.iter().any(|other| other.storage.contains_key(address)) {
-                found(Conflict { cut: *at as usize, writer: *at as usize, reader: *at as usize });
+                found(Conflict {
+                    cut: *at as usize,
+                    writer: *at as usize,
+                    reader: *at as usize,
+                    account: false,
+                });
             }
         }
         for (address, at) in &mine.track.probes {
             if mine.storage.contains_key(address)
                 || others.iter().any(|other| other.storage.contains_key(address))
             {
-                found(Conflict { cut: *at as usize, writer: *at as usize, reader: *at as usize });
+                found(Conflict {
+                    cut: *at as usize,
+                    writer: *at as usize,
+                    reader: *at as usize,
+                    account: false,
+                });
             }
         }
         // A read of the beneficiary after a deferred fee (of any lane, this one's too).
@@ -388,6 +422,7 @@ impl<S: StateSource + ?Sized> Round<'_, S> {
                     cut: (fee as usize + 1).max(read.first_read as usize),
                     writer: fee as usize,
                     reader: read.last_read as usize,
+                    account: true,
                 });
             }
         }
@@ -401,6 +436,29 @@ fn others_lanes<'l, 'r, S: ?Sized>(
     me: usize,
 ) -> Vec<parking_lot::RwLockReadGuard<'l, Lane<'r, S>>> {
     (0..lanes.len()).filter(|l| *l != me).map(|l| lanes[l].read()).collect()
+}
+
+/// Merges runs of `(index, item)` sorted by index.
+struct KMerge<T> {
+    runs: Vec<std::iter::Peekable<std::vec::IntoIter<(u32, T)>>>,
+}
+
+impl<T> KMerge<T> {
+    fn new(runs: impl Iterator<Item = Vec<(u32, T)>>) -> Self {
+        Self { runs: runs.map(|run| run.into_iter().peekable()).collect() }
+    }
+}
+
+impl<T> Iterator for KMerge<T> {
+    type Item = (u32, T);
+
+    fn next(&mut self) -> Option<(u32, T)> {
+        let run = (0..self.runs.len())
+            .filter_map(|i| self.runs[i].peek().map(|(index, _)| (*index, i)))
+            .min()?
+            .1;
+        self.runs[run].next()
+    }
 }
 
 /// A barrier for the round's workers, one per core: they spin (yielding after a while)
@@ -497,11 +555,12 @@ fn finalize_lanes<'a, S: StateSource + ?Sized>(
     let cells: Vec<Mutex<Option<_>>> = dbs.into_iter().map(|db| Mutex::new(Some(db))).collect();
     let runs = Mutex::new(Vec::with_capacity(cells.len() + 1));
     let next = AtomicUsize::new(0);
-    let work = || loop {
-        let Some(cell) = cells.get(next.fetch_add(1, Ordering::Relaxed)) else { break };
-        if let Some(db) = cell.lock().take() {
-            let run = db.into_sorted_changes();
-            runs.lock().push(run);
+    let work = || {
+        while let Some(cell) = cells.get(next.fetch_add(1, Ordering::Relaxed)) {
+            if let Some(db) = cell.lock().take() {
+                let run = db.into_sorted_changes();
+                runs.lock().push(run);
+            }
         }
     };
     match lease {

@@ -163,6 +163,8 @@ impl Learned {
 /// The lane of every transaction of one round.
 #[derive(Debug)]
 pub(crate) struct Plan {
+    /// What the plan allows at most: the round's gas over its busiest lane's.
+    pub(crate) speedup_cap: f64,
     /// The lane of each sender bucket.
     bucket_lane: Vec<u8>,
     /// The lane of each learned class.
@@ -181,7 +183,8 @@ impl Plan {
         let lanes = lanes.clamp(1, 255);
         if learned.is_empty() {
             let bucket_lane = (0..BUCKETS).map(|b| (b * lanes / BUCKETS) as u8).collect();
-            return Self { bucket_lane, class_lane: Keyed::default(), learned: false };
+            let speedup_cap = lanes as f64;
+            return Self { speedup_cap, bucket_lane, class_lane: Keyed::default(), learned: false };
         }
         // Weigh the learned classes and the buckets of everything else.
         let mut class_gas: Keyed<u64> = Keyed::default();
@@ -211,7 +214,9 @@ impl Plan {
                 lane as u8
             })
             .collect();
-        Self { bucket_lane, class_lane, learned: true }
+        let busiest = load.iter().copied().max().unwrap_or(0);
+        let speedup_cap = load.iter().sum::<u64>() as f64 / busiest.max(1) as f64;
+        Self { speedup_cap, bucket_lane, class_lane, learned: true }
     }
 
     /// The lane of `tx`.
@@ -248,7 +253,7 @@ mod tests {
         }
     }
 
-    fn block(transactions: Vec<TxEnv>) -> Block {
+    pub(super) fn block(transactions: Vec<TxEnv>) -> Block {
         Block { context: BlockContext::new(SpecId::CANCUN, Default::default()), transactions }
     }
 
@@ -281,6 +286,10 @@ mod tests {
         assert!((0..300).step_by(3).all(|i| lanes[i] == hot_lane), "every hot call in one lane");
         let in_hot_lane = lanes.iter().filter(|l| **l == hot_lane).count();
         assert!((120..=180).contains(&in_hot_lane), "balanced by gas: {in_hot_lane} of 300");
+        assert!(plan.speedup_cap > 1.6, "{}", plan.speedup_cap);
+        // When every call is a hot one, one lane gets them all.
+        let block_hot = super::tests::block((0..300).map(hot).collect());
+        assert!(Plan::new(&block_hot, 0, 2, &learned).speedup_cap < 1.01);
         // Payments to one recipient from two senders share the recipient's key.
         let (a, b) = (Keys::of(&tx(1, 7, 5, &[])), Keys::of(&tx(2, 7, 5, &[])));
         let mut learned = Learned::default();

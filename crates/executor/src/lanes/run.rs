@@ -10,8 +10,8 @@ use super::{
 use crate::{
     block::Block,
     error::ExecutionError,
-    evm::{beneficiary_fee, classify_error, DbError, Eip7610},
-    outcome::InvalidTx,
+    evm::{beneficiary_fee, classify_error, outcome_of, DbError, Eip7610},
+    outcome::TxResult,
     panic_message,
     sequential::Tracking,
 };
@@ -19,7 +19,7 @@ use alloy_primitives::U256;
 use lanes_state::StateSource;
 use revm::{
     context::{BlockEnv, CfgEnv, TxEnv},
-    context_interface::result::{EVMError, ExecutionResult, HaltReason, InvalidTransaction},
+    context_interface::result::{EVMError, HaltReason, InvalidTransaction},
     handler::{post_execution, EvmTr, FrameResult, Handler, MainnetEvm},
     Context, ExecuteEvm, Journal, MainBuilder,
 };
@@ -29,16 +29,13 @@ use std::{
     panic::{catch_unwind, AssertUnwindSafe},
 };
 
-/// What one transaction of a lane produced.
-pub(crate) type LaneResult = Result<ExecutionResult<HaltReason>, InvalidTx>;
-
 /// One lane of a round: its overlay and what its transactions produced so far.
 #[derive(Debug)]
 pub(crate) struct Lane<'a, S: ?Sized> {
     /// The overlay (taken while an epoch runs).
     pub(crate) db: Option<LaneDb<'a, S>>,
-    /// The results of its transactions, in block order.
-    pub(crate) results: Vec<(u32, LaneResult)>,
+    /// The results of its transactions, in block order (the cumulative gas not set yet).
+    pub(crate) results: Vec<(u32, TxResult)>,
     /// The fees its transactions deferred, in block order.
     pub(crate) fees: Vec<(u32, U256)>,
     /// The transaction at which it stopped with an error that stops the block (if the
@@ -126,7 +123,7 @@ impl<'a, S: StateSource + ?Sized> Lane<'a, S> {
                     if let Some(fee) = db.track.fee.take() {
                         self.fees.push((index as u32, fee));
                     }
-                    Ok(result)
+                    Ok(outcome_of(tx, result))
                 }
                 Ok(Err(error)) => match classify_error(index, error) {
                     Ok(invalid) => Err(invalid),

@@ -58,6 +58,16 @@ pub fn run_all_engines(workload: &Workload) -> BlockOutput {
             workload.name
         );
     }
+    for threads in THREADS {
+        let lanes = execute(Engine::Lanes { threads }, &workload.block, &workload.state)
+            .unwrap_or_else(|e| panic!("{}: lanes ({threads} threads) failed: {e}", workload.name));
+        assert!(
+            lanes.same_result(&sequential),
+            "{}: lanes ({threads} threads) differ from sequential: {}",
+            workload.name,
+            lanes.first_difference(&sequential).unwrap_or_default()
+        );
+    }
     sequential
 }
 

@@ -1,0 +1,79 @@
+//! The lanes engine on blocks whose conflicts are known: how many rounds it runs, what it
+//! throws away and where it hands over, besides being exact (every workload test also runs it,
+//! through `common::run_all_engines`).
+
+use lanes_executor::{execute, BlockOutput, Engine, EngineKind, LaneStats};
+use lanes_workloads::{
+    beneficiary_read, erc20, hot_contention, hot_recipient, raw_transfers, Workload,
+};
+
+/// Runs `workload` on the lanes engine with two lanes, checks it against the sequential
+/// engine, and returns what the lanes engine reported.
+fn lanes(workload: &Workload) -> (LaneStats, BlockOutput) {
+    let sequential = execute(Engine::Sequential, &workload.block, &workload.state)
+        .unwrap_or_else(|e| panic!("{}: sequential: {e}", workload.name));
+    let lanes = execute(Engine::Lanes { threads: 2 }, &workload.block, &workload.state)
+        .unwrap_or_else(|e| panic!("{}: lanes: {e}", workload.name));
+    assert!(
+        lanes.same_result(&sequential),
+        "{}: {}",
+        workload.name,
+        lanes.first_difference(&sequential).unwrap_or_default()
+    );
+    assert_eq!(lanes.stats.engine, EngineKind::Lanes { lanes: 2 });
+    let stats = lanes.stats.lanes.expect("the lanes engine reports its rounds");
+    (stats, lanes)
+}
+
+#[test]
+fn independent_transactions_run_in_one_round() {
+    for workload in [raw_transfers(3_000, 1), erc20(3_000, 2)] {
+        let (stats, output) = lanes(&workload);
+        assert_eq!(stats, LaneStats { rounds: 1, ..LaneStats::default() }, "{}", workload.name);
+        assert_eq!(output.stats.executions, 3_000, "{}", workload.name);
+        assert_eq!(output.stats.reexecutions, 0, "{}", workload.name);
+    }
+}
+
+#[test]
+fn a_conflict_is_learned_and_the_next_round_runs_the_rest() {
+    // 30% of the calls increment one counter: the first two in different lanes conflict, the
+    // next round runs all of them in one lane beside the rest.
+    let (stats, _) = lanes(&hot_contention(3_000, 3, 0.3));
+    assert_eq!(stats.rounds, 2, "{stats:?}");
+    assert!(stats.discarded > 0 && stats.discarded < 300, "one short epoch lost: {stats:?}");
+    assert_eq!(stats.tail, 0, "{stats:?}");
+    // Payments from many senders to one recipient: once the recipient is learned every
+    // transaction is in its class, and the parallel engine (commutative credits) runs the rest.
+    let (stats, _) = lanes(&hot_recipient(3_000, 4));
+    assert_eq!(stats.rounds, 1, "{stats:?}");
+    assert!(stats.tail > 2_900 && stats.tail_parallel, "{stats:?}");
+}
+
+#[test]
+fn a_block_chained_through_one_slot_goes_to_the_sequential_engine() {
+    let (stats, output) = lanes(&hot_contention(3_000, 5, 1.0));
+    assert_eq!(stats.rounds, 1, "{stats:?}");
+    assert!(stats.tail > 2_500 && !stats.tail_parallel, "{stats:?}");
+    assert_eq!(output.stats.executions, 3_000 + stats.discarded, "{stats:?}");
+}
+
+#[test]
+fn reading_the_beneficiary_cuts_the_round_there() {
+    // Some transactions pay or read the beneficiary: every deferred fee before such a read
+    // makes it a conflict.
+    let (stats, _) = lanes(&beneficiary_read(400, 6));
+    assert!(stats.rounds >= 2 || stats.tail > 0, "{stats:?}");
+}
+
+#[test]
+fn the_adaptive_policy_runs_large_blocks_on_lanes() {
+    let workload = raw_transfers(3_000, 7);
+    let output =
+        execute(Engine::Auto { threads: 2 }, &workload.block, &workload.state).expect("executes");
+    assert_eq!(output.stats.engine, EngineKind::Lanes { lanes: 2 });
+    let small = raw_transfers(500, 7);
+    let output =
+        execute(Engine::Auto { threads: 2 }, &small.block, &small.state).expect("executes");
+    assert_eq!(output.stats.engine, EngineKind::Parallel { threads: 2 });
+}
