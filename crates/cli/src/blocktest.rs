@@ -14,6 +14,7 @@
 //! (partial) post-state root is printed beside the execution time.
 
 use crate::exceptions;
+use crate::replay::EngineChoice;
 use alloy_consensus::{
     proofs::{calculate_transaction_root, calculate_withdrawals_root},
     Block as ConsensusBlock, BlockBody, TxEnvelope,
@@ -45,9 +46,12 @@ pub(crate) struct Args {
     /// Blockchain-test files or directories holding them.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
-    /// Worker threads of the parallel engine.
+    /// Worker threads of the engine.
     #[arg(long, default_value_t = 2)]
     threads: usize,
+    /// The engine the transactions run on: `parallel` (the default), `lanes` or `auto`.
+    #[arg(long, value_enum, default_value_t = EngineChoice::Parallel)]
+    engine: EngineChoice,
     /// Files run at the same time (default: the number of cores).
     #[arg(long)]
     jobs: Option<usize>,
@@ -136,20 +140,15 @@ fn first_difference(got: &InMemoryState, expected: &InMemoryState) -> String {
 
 /// Runs one case; `Err` says why it failed. Rejections are recorded in `tally`.
 fn check(case: &BlockTestCase, args: &Args, tally: &mut Tally) -> Result<(), String> {
-    let threads = args.threads;
+    let engine = args.engine.engine(args.threads);
     let mut spec = ChainSpec::from_network(&case.network, case.chain_id)
         .map_err(|e| format!("network: {e}"))?;
     for (fork, params) in &case.blob_schedule {
         spec.set_blob_params(fork, params.target, params.max, params.base_fee_update_fraction)
             .map_err(|e| format!("blobSchedule: {e}"))?;
     }
-    let mut chain = Chain::from_genesis_rlp(
-        spec,
-        &case.genesis_rlp,
-        case.pre.clone(),
-        Engine::Parallel { threads },
-    )
-    .map_err(|e| format!("genesis: {e}"))?;
+    let mut chain = Chain::from_genesis_rlp(spec, &case.genesis_rlp, case.pre.clone(), engine)
+        .map_err(|e| format!("genesis: {e}"))?;
     let genesis = chain.head().0;
     if genesis != case.genesis_hash {
         return Err(format!("genesis hash {genesis} != expected {}", case.genesis_hash));
@@ -283,7 +282,7 @@ fn is_mainnet(path: &Path) -> bool {
 fn check_mainnet(
     folder: &MainnetFolder,
     number: u64,
-    threads: usize,
+    engine: Engine,
 ) -> Result<String, Box<dyn std::error::Error>> {
     let loaded = folder.load(number)?;
     let rpc = &loaded.rpc;
@@ -326,7 +325,7 @@ fn check_mainnet(
     let at = HeaderFork::of(&spec, &block.header, U256::ZERO);
     let executed = execute_block(
         &spec,
-        Engine::Parallel { threads },
+        engine,
         &block,
         at,
         &loaded.state,
@@ -360,12 +359,12 @@ fn check_mainnet(
 }
 
 /// Runs every block of the mainnet folders in `paths` as whole blocks.
-fn run_mainnet(paths: &[PathBuf], threads: usize) -> Result<Tally, Box<dyn std::error::Error>> {
+fn run_mainnet(paths: &[PathBuf], engine: Engine) -> Result<Tally, Box<dyn std::error::Error>> {
     let mut tally = Tally::default();
     for path in paths {
         let (folder, numbers) = MainnetFolder::open(path)?;
         for number in numbers {
-            match check_mainnet(&folder, number, threads) {
+            match check_mainnet(&folder, number, engine) {
                 Ok(line) => {
                     tally.passed += 1;
                     println!("{line}");
@@ -384,7 +383,7 @@ fn run_mainnet(paths: &[PathBuf], threads: usize) -> Result<Tally, Box<dyn std::
 pub(crate) fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
     let (mainnet, tests): (Vec<PathBuf>, Vec<PathBuf>) =
         args.paths.iter().cloned().partition(|p| is_mainnet(p));
-    let mainnet_tally = run_mainnet(&mainnet, args.threads)?;
+    let mainnet_tally = run_mainnet(&mainnet, args.engine.engine(args.threads))?;
     let files = if tests.is_empty() { Vec::new() } else { walk::json_files(&tests)? };
     let progress = ProgressBar::new(files.len() as u64);
     progress.set_style(ProgressStyle::with_template(

@@ -3,6 +3,7 @@
 //! A case passes when the transaction is rejected exactly when the fixture expects an
 //! exception, and the post-state root and logs hash equal the fixture's.
 
+use crate::replay::EngineChoice;
 use crate::sample::Sampler;
 use indicatif::{ProgressBar, ProgressStyle};
 use lanes_executor::{execute, Engine};
@@ -24,9 +25,12 @@ pub(crate) struct Args {
     /// State-test files or directories holding them.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
-    /// Worker threads of the parallel engine.
+    /// Worker threads of the engine.
     #[arg(long, default_value_t = 2)]
     threads: usize,
+    /// The engine every case runs on: `parallel` (the default), `lanes` or `auto`.
+    #[arg(long, value_enum, default_value_t = EngineChoice::Parallel)]
+    engine: EngineChoice,
     /// Run only this fraction of the cases, picked by `--seed` (for example 0.2).
     #[arg(long, default_value_t = 1.0)]
     sample: f64,
@@ -47,7 +51,7 @@ struct Tally {
 }
 
 /// Checks one case; `Err` says why it failed.
-fn check(case: &StateTestCase, threads: usize) -> Result<(), String> {
+fn check(case: &StateTestCase, engine: Engine) -> Result<(), String> {
     let expected = &case.expected;
     let block = match &case.block {
         Ok(block) => block,
@@ -58,8 +62,8 @@ fn check(case: &StateTestCase, threads: usize) -> Result<(), String> {
         }
         Err(reason) => return Err(format!("cannot build the transaction: {reason}")),
     };
-    let output = execute(Engine::Parallel { threads }, block, &*case.pre)
-        .map_err(|e| format!("execution failed: {e}"))?;
+    let output =
+        execute(engine, block, &*case.pre).map_err(|e| format!("execution failed: {e}"))?;
     let result = output.results.first().ok_or("the engine returned no result")?;
     let logs: &[alloy_primitives::Log] = match (&expected.exception, result) {
         (Some(_), Err(_)) => &[],
@@ -107,7 +111,7 @@ fn run_file(path: &Path, args: &Args, sampler: &Sampler, progress: &ProgressBar)
             tally.unsampled += 1;
             continue;
         }
-        match check(case, args.threads) {
+        match check(case, args.engine.engine(args.threads)) {
             Ok(()) => tally.passed += 1,
             Err(reason) => {
                 tally.failed += 1;

@@ -1,20 +1,19 @@
 //! What a lane records while it runs, beside the values its overlay keeps: which of its
-//! transactions first and last read, and first and last wrote, each location; which
-//! locations it touched in the current epoch (to be checked against the other lanes at the
-//! epoch's end); the beneficiary fees it deferred; and an undo log that takes the overlay back
-//! to the state before any transaction from a given index on.
+//! transactions first and last read, and first and last wrote, each account; which of them
+//! first and last wrote each slot; which accounts it touched and which slots it read in the
+//! current epoch (to be checked against the other lanes at the epoch's end); the beneficiary
+//! fees it deferred; and an undo log that takes the overlay back to the state before any
+//! transaction from a given index on.
 //!
-//! The marks of an account live in the overlay's own entry (no second lookup per read); the
-//! marks of a slot in a map of the log's, since the overlay keeps only written slots.
+//! The marks of an account live in the overlay's own entry (no second lookup per read). A
+//! slot read costs a push onto the epoch's list, not a lookup (an ERC-20 transfer reads two or
+//! three); only written slots get marks, in a map of the log's.
 
 use crate::{
     parallel::filter::{account_key, slot_key},
     sequential::{OverlayDb, StorageOverlay, Tracking},
 };
-use alloy_primitives::{
-    map::{Entry, HashMap},
-    Address, U256,
-};
+use alloy_primitives::{map::HashMap, Address, U256};
 use lanes_state::StateSource;
 use revm::state::AccountInfo;
 
@@ -124,10 +123,12 @@ pub(crate) struct LaneLog {
     tx: u32,
     /// The first transaction of the current epoch.
     epoch_start: u32,
-    /// The marks of the slots the lane read.
+    /// The marks of the slots the lane wrote.
     pub(crate) slots: HashMap<(Address, U256), Mark>,
-    /// Locations read in the current epoch, each once.
-    pub(crate) touched: Vec<Location>,
+    /// Accounts read in the current epoch, each once.
+    pub(crate) touched: Vec<Address>,
+    /// Slots read in the current epoch, and by which transaction (every read).
+    pub(crate) slot_reads: Vec<(Address, U256, u32)>,
     /// Locations the lane wrote.
     pub(crate) written: WrittenBits,
     /// Its writes in order.
@@ -148,6 +149,7 @@ impl LaneLog {
             epoch_start: 0,
             slots: HashMap::with_capacity_and_hasher(slots, Default::default()),
             touched: Vec::new(),
+            slot_reads: Vec::new(),
             written: WrittenBits::with_capacity(accounts + slots),
             undo: Vec::with_capacity(accounts),
             wipes: Vec::new(),
@@ -160,6 +162,7 @@ impl LaneLog {
     pub(crate) fn start_epoch(&mut self, start: usize) {
         self.epoch_start = start as u32;
         self.touched.clear();
+        self.slot_reads.clear();
     }
 }
 
@@ -183,13 +186,13 @@ impl Tracking for LaneLog {
     }
 
     fn first_read(&mut self, address: &Address) -> Mark {
-        self.touched.push(Location::Account(*address));
+        self.touched.push(*address);
         Mark::read_by(self.tx)
     }
 
     fn read(&mut self, address: &Address, mark: &mut Mark) {
         if mark.last_read < self.epoch_start {
-            self.touched.push(Location::Account(*address));
+            self.touched.push(*address);
         }
         mark.last_read = self.tx;
     }
@@ -213,19 +216,7 @@ impl Tracking for LaneLog {
     }
 
     fn slot_read(&mut self, address: Address, slot: U256) {
-        match self.slots.entry((address, slot)) {
-            Entry::Vacant(entry) => {
-                entry.insert(Mark::read_by(self.tx));
-                self.touched.push(Location::Slot(address, slot));
-            }
-            Entry::Occupied(mut entry) => {
-                let mark = entry.get_mut();
-                if mark.last_read < self.epoch_start {
-                    self.touched.push(Location::Slot(address, slot));
-                }
-                mark.last_read = self.tx;
-            }
-        }
+        self.slot_reads.push((address, slot, self.tx));
     }
 
     fn slot_written(&mut self, address: Address, slot: U256, old: Option<U256>) {

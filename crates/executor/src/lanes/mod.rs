@@ -366,22 +366,40 @@ impl<S: StateSource + ?Sized> Round<'_, S> {
         let guards = others_lanes(&self.lanes, me);
         let others: Vec<&LaneDb<'_, _>> =
             guards.iter().filter_map(|lane| lane.db.as_ref()).collect();
-        for location in &mine.track.touched {
+        for address in &mine.track.touched {
+            let location = log::Location::Account(*address);
             for other in &others {
-                if !may_have_written(other, location) {
+                if !may_have_written(other, &location) {
                     continue;
                 }
-                let Some(theirs) = mark_of(other, location).filter(|m| m.first_write != NONE)
+                let Some(theirs) = mark_of(other, &location).filter(|m| m.first_write != NONE)
                 else {
                     continue;
                 };
-                let Some(ours) = mark_of(mine, location) else { continue };
+                let Some(ours) = mark_of(mine, &location) else { continue };
                 if theirs.first_write < ours.last_read {
                     found(Conflict {
                         cut: (theirs.first_write as usize + 1).max(ours.first_read as usize),
                         writer: theirs.first_write as usize,
                         reader: ours.last_read as usize,
-                        account: matches!(location, log::Location::Account(_)),
+                        account: true,
+                    });
+                }
+            }
+        }
+        for (address, slot, reader) in &mine.track.slot_reads {
+            let location = log::Location::Slot(*address, *slot);
+            for other in &others {
+                if !may_have_written(other, &location) {
+                    continue;
+                }
+                if let Some(theirs) = mark_of(other, &location).filter(|m| m.first_write < *reader)
+                {
+                    found(Conflict {
+                        cut: *reader as usize,
+                        writer: theirs.first_write as usize,
+                        reader: *reader as usize,
+                        account: false,
                     });
                 }
             }
