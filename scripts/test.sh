@@ -8,7 +8,9 @@
 #   5. every blockchain-test suite imported block by block at 2 threads;
 #   6. every mainnet block replayed at 1, 2, 4 and 8 threads, and with the parallel engine's
 #      in-order windows forced every 3 transactions;
-#   7. a smoke run of the benchmark harness (small blocks, one round) so that it cannot rot.
+#   7. the lanes engine: a seeded sample of every state-test suite, every blockchain-test suite,
+#      and every mainnet block replayed at 2 and 4 threads;
+#   8. a smoke run of the benchmark harness (small blocks, one round) so that it cannot rot.
 # Exits non-zero on the first failing step; the last line sums the cases of all steps.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -61,10 +63,23 @@ done
 # The throttle's in-order windows, forced every few transactions on every mainnet block.
 run "replay in-order windows" "$lanes" replay --threads 2 --samples 1 --in-order-every 3 "$fixtures/mainnet"
 
+# The lanes engine (the adaptive policy runs it on blocks of 2,048 transactions or more, which
+# the suites above do not have): every case forced onto it.
+run "statetest lanes sample" "$lanes" statetest --engine lanes --threads 2 --sample 0.22 --seed 5 "${suites[@]}"
+run "blocktest lanes eest" "$lanes" blocktest --engine lanes --threads 2 --strict-exceptions "${eest_forks[@]}" "$unpacked/eest/blockchain_tests/static"
+run "blocktest lanes ethereum-tests, mainnet" "$lanes" blocktest --engine lanes --threads 2 \
+  "$fixtures/ethereum-tests/BlockchainTests/ValidBlocks" "$fixtures/ethereum-tests/BlockchainTests/InvalidBlocks" \
+  "$fixtures/ethereum-tests/BlockchainTests/TransitionTests" "$fixtures/mainnet"
+for threads in 2 4; do
+  run "replay lanes threads=$threads" "$lanes" replay --engine lanes --threads "$threads" --samples 1 "$fixtures/mainnet"
+done
+
 run "bench smoke" "$lanes" bench --workload raw-transfers erc20 uniswap hot-30 chain \
   --gas 3000000 --samples 1 --threads 1 2 --memory \
   --json "$logs/bench.json" --plot "$logs/bench.svg" "$(pwd)/samples/mainnet/blocks/19929064"
 test -s "$logs/bench.json" && test -s "$logs/bench.svg"
+run "bench smoke lanes" "$lanes" bench --engine lanes --workload raw-transfers erc20 hot-30 \
+  --gas 3000000 --samples 1 --threads 2
 
 # Sum the closing lines: cargo's "N passed; N failed", the statetest "N passed, N failed",
 # and the replay summary "N blocks, N passed, N failed".
