@@ -16,6 +16,9 @@ mkdir -p docs
 # The same, always through the parallel engine: the engine itself, also at one thread.
 "$lanes" bench --threads 1 2 --samples "$samples" --engine parallel \
   --json docs/bench-synthetic-parallel.json | tee docs/bench-synthetic-parallel.txt
+# The same, always through the lanes engine.
+"$lanes" bench --threads 1 2 --samples "$samples" --engine lanes \
+  --json docs/bench-synthetic-lanes.json | tee docs/bench-synthetic-lanes.txt
 # Every mainnet fixture block.
 "$lanes" bench "$fixtures/mainnet" --threads 1 2 --samples "$samples" \
   --json docs/bench-mainnet.json --plot docs/bench-mainnet.svg | tee docs/bench-mainnet.txt

@@ -125,8 +125,9 @@ mod tests {
     fn large_blocks_run_on_lanes() {
         let txs: Vec<_> = (0..3_000).map(|i| tx(i, 100_000 + i, 1, &[])).collect();
         assert_eq!(decide(&block(txs.clone()), 2), Decision::Lanes { threads: 2 });
-        // Unless one sender's chain caps them.
-        let txs: Vec<_> = (0..3_000).map(|i| tx(i % 2, 100_000 + i, 1, &[])).collect();
+        // Unless one sender's chain caps them (9 in 10 from one sender).
+        let txs: Vec<_> =
+            (0..3_000).map(|i| tx(if i % 10 == 0 { i } else { 0 }, 100_000 + i, 1, &[])).collect();
         assert!(matches!(decide(&block(txs), 2), Decision::Sequential(_)));
     }
 
