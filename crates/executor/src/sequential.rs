@@ -449,7 +449,19 @@ pub(crate) struct OverlayParts<M> {
     rewriting_txs: usize,
 }
 
+impl<M> OverlayParts<M> {
+    /// Accounts written.
+    pub(crate) fn written(&self) -> usize {
+        self.accounts.values().filter(|loaded| loaded.written).count()
+    }
+}
+
 impl<S: StateSource + ?Sized> OverlayDb<'_, S> {
+    /// Makes room for `accounts` more accounts.
+    pub(crate) fn reserve(&mut self, accounts: usize) {
+        self.accounts.reserve(accounts);
+    }
+
     /// Lays the writes of `later` over this overlay's: the tables of an overlay that read this
     /// one's state (the lanes engine's lanes, each over the state the earlier rounds left;
     /// lanes of one round absorbed one after the other never wrote the same location). An

@@ -131,14 +131,17 @@ pub(crate) struct LaneLog {
     pub(crate) slot_reads: Vec<(Address, U256, u32)>,
     /// Locations the lane wrote.
     pub(crate) written: WrittenBits,
-    /// Its writes in order.
+    /// Its writes in the current epoch, in order.
     undo: Vec<Undo>,
-    /// Accounts whose storage a transaction wiped, and when (first time).
+    /// Accounts whose storage a transaction of the epoch wiped, and when (first time).
     pub(crate) wipes: Vec<(Address, u32)>,
-    /// Accounts a transaction asked whether they have storage (EIP-7610), and when.
+    /// Accounts a transaction of the epoch asked whether they have storage (EIP-7610), and when.
     pub(crate) probes: Vec<(Address, u32)>,
     /// The fee the running transaction deferred (set by the lane's handler).
     pub(crate) fee: Option<U256>,
+    /// Keep the undo log of earlier epochs: the block's gas check, made after the round, may
+    /// still cut in them (not when every transaction's gas limit fits in the block together).
+    pub(crate) keep_undo: bool,
 }
 
 impl LaneLog {
@@ -147,22 +150,41 @@ impl LaneLog {
         Self {
             tx: 0,
             epoch_start: 0,
-            slots: HashMap::with_capacity_and_hasher(slots, Default::default()),
+            // The glance at the block counts two slots per call; many calls write one.
+            slots: HashMap::with_capacity_and_hasher(slots / 2, Default::default()),
             touched: Vec::new(),
             slot_reads: Vec::new(),
             written: WrittenBits::with_capacity(accounts + slots),
-            undo: Vec::with_capacity(accounts),
+            // Cleared every epoch: grown to one epoch's writes, then reused.
+            undo: Vec::new(),
             wipes: Vec::new(),
             probes: Vec::new(),
             fee: None,
+            keep_undo: false,
         }
     }
 
-    /// A new epoch starts at transaction `start`: the touched list starts empty.
+    /// A new epoch starts at transaction `start`: the lists of what it touches start empty,
+    /// and so does the undo log (unless `keep_undo`). An epoch only starts when every earlier
+    /// one passed its check, so no conflict cuts before `start` (a conflict found later has its
+    /// stale read in the later epoch: one in an earlier epoch would have been found there), and
+    /// the log holds at most one epoch's writes.
     pub(crate) fn start_epoch(&mut self, start: usize) {
         self.epoch_start = start as u32;
         self.touched.clear();
         self.slot_reads.clear();
+        if !self.keep_undo {
+            self.undo.clear();
+        }
+        self.wipes.clear();
+        self.probes.clear();
+    }
+}
+
+impl LaneLog {
+    /// Frees the log's tables once the round is over and nothing will be rolled back.
+    pub(crate) fn release(&mut self) {
+        *self = Self::new(0, 0);
     }
 }
 

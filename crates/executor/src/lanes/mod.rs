@@ -50,7 +50,7 @@ mod run;
 use crate::{
     block::Block,
     error::ExecutionError,
-    evm::{cfg_env, BlockGas},
+    evm::{blob_gas_of, cfg_env, BlockGas},
     outcome::{BlockOutput, EngineKind, ExecutionStats, LaneStats, TxResult},
     parallel::{self, helpers::Lease},
     policy::MIN_CHAIN_PARALLELISM,
@@ -106,6 +106,12 @@ pub fn execute_lanes_with<S: StateSource + ?Sized>(
     let mut gas = BlockGas::default();
     let mut learned = Learned::default();
     let lease = if lanes > 1 { Lease::take(lanes - 1) } else { None };
+    // Whether every transaction's gas (and blob gas) fits in the block together: then the
+    // block's gas check, made in block order after a round, cannot cut it, and the lanes need
+    // not keep the undo logs of the epochs that passed their checks.
+    let blob_gas: u64 = block.transactions.iter().map(blob_gas_of).sum();
+    let gas_fits = block.gas_limit_sum() <= block.context.header.gas_limit
+        && block.context.blob.max_blob_gas_per_block.is_none_or(|max| blob_gas <= max);
     let mut start = 0;
     // Whether the rest goes to the sequential engine: what the rounds learned leaves too little
     // to run side by side, and the last conflict was on a slot (a counter every transaction
@@ -128,7 +134,8 @@ pub fn execute_lanes_with<S: StateSource + ?Sized>(
             cfg: &cfg,
             lanes: (0..lanes)
                 .map(|_| {
-                    let log = LaneLog::new(expected_accounts / lanes, expected_slots / lanes);
+                    let mut log = LaneLog::new(expected_accounts / lanes, expected_slots / lanes);
+                    log.keep_undo = !gas_fits;
                     let db = LaneDb::tracked(
                         &frozen,
                         &block.context.block_hashes,
@@ -187,6 +194,7 @@ pub fn execute_lanes_with<S: StateSource + ?Sized>(
                 outcome
             }));
         }
+        drop(merged);
         lane_stats.discarded += executed - (cut - start);
         let touched_beneficiary = lanes_run.iter().any(|lane| {
             lane.db
@@ -202,7 +210,14 @@ pub fn execute_lanes_with<S: StateSource + ?Sized>(
         if start == 0 && cut == n && !touched_beneficiary {
             // One round ran the whole block: finalise lane by lane.
             let finalize = Instant::now();
-            let dbs: Vec<_> = lanes_run.into_iter().filter_map(|lane| lane.db).collect();
+            let dbs: Vec<_> = lanes_run
+                .into_iter()
+                .filter_map(|lane| lane.db)
+                .map(|mut db| {
+                    db.track.release();
+                    db
+                })
+                .collect();
             let fees_db = OverlayDb::new(source, &block.context.block_hashes, 0);
             let changes = finalize_lanes(dbs, lease.as_ref(), fees_db, block, &fees, source)?;
             stats.finalize_time = finalize.elapsed();
@@ -225,6 +240,9 @@ pub fn execute_lanes_with<S: StateSource + ?Sized>(
                 db.into_parts()
             })
             .collect();
+        // Sized once for everything the lanes wrote: growing by doubling would hold the old
+        // and the new table at once.
+        base.reserve(parts.iter().map(|part| part.written()).sum());
         for part in parts {
             base.absorb(part, |mark: &Mark| mark.last_write != NONE);
         }
@@ -336,7 +354,7 @@ impl<S: StateSource + ?Sized> Round<'_, S> {
                 );
             }
             self.barrier.wait();
-            if let Some(conflict) = self.check(me) {
+            if let Some(conflict) = self.check(me, range.start) {
                 self.cut.fetch_min(conflict.cut, Ordering::AcqRel);
                 let mut found = self.conflict.lock();
                 if found.is_none_or(|found| conflict.cut < found.cut) {
@@ -347,9 +365,11 @@ impl<S: StateSource + ?Sized> Round<'_, S> {
         }
     }
 
-    /// Checks what lane `me` read in the epoch that just ran against what the other lanes
-    /// wrote; returns the earliest conflict.
-    fn check(&self, me: usize) -> Option<Conflict> {
+    /// Checks what lane `me` read in the epoch that just ran (from `epoch_start` on) against
+    /// what the other lanes wrote; returns the earliest conflict. Its stale read is in this
+    /// epoch (one in an earlier epoch would have been found there), so the cut is never
+    /// before `epoch_start`.
+    fn check(&self, me: usize, epoch_start: usize) -> Option<Conflict> {
         let lane = self.lanes.get(me)?.read();
         let mut earliest: Option<Conflict> = lane.stopped.as_ref().map(|(index, _)| Conflict {
             cut: *index,
@@ -357,7 +377,8 @@ impl<S: StateSource + ?Sized> Round<'_, S> {
             reader: *index,
             account: false,
         });
-        let mut found = |conflict: Conflict| {
+        let mut found = |mut conflict: Conflict| {
+            conflict.cut = conflict.cut.max(epoch_start);
             if earliest.is_none_or(|earliest| conflict.cut < earliest.cut) {
                 earliest = Some(conflict);
             }
@@ -633,5 +654,6 @@ fn merge_runs<S: StateSource + ?Sized>(
             _ => merged.push((address, change)),
         }
     }
+    drop(runs);
     Ok(StateChanges::from_sorted(merged))
 }
