@@ -1,9 +1,10 @@
 //! The parallel engine: optimistic execution on all workers, in-order validation and commit.
 //!
-//! [`execute_parallel`] runs one block: it sets up the shared state ([`Shared`]: the block, the
+//! [`execute_parallel`] runs one block: it sets up the shared state (`Shared`: the block, the
 //! state source and the multi-version memory), wakes the workers (the calling thread is one
-//! of them, the others are parked [`helpers`] kept between blocks), lets the [`scheduler`]
-//! drive them, then folds the multi-version memory into the block's [`StateChanges`].
+//! of them, the others are parked helpers kept between blocks, `helpers.rs`), lets the
+//! scheduler (`scheduler.rs`) drive them, then folds the multi-version memory into the block's
+//! [`StateChanges`](lanes_state::StateChanges).
 
 pub(crate) mod filter;
 pub(crate) mod finalize;
