@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of Lanes, from a clean clone, with ../shared/fixtures beside the repository:
-#   1. formatting and clippy (warnings are errors);
+#   1. formatting, clippy and rustdoc (warnings are errors);
 #   2. one release build shared by every later step;
 #   3. unit and integration tests (synthetic blocks, the randomized differential test);
 #   4. every state-test suite through the parallel engine at 2 threads, then a seeded sample of
@@ -33,6 +33,7 @@ run() {
 
 run fmt cargo fmt --all -- --check
 run clippy cargo clippy --release --workspace --all-targets --locked -- -D warnings
+run doc env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 run build cargo build --release --workspace --all-targets --locked
 run cargo-test cargo test --release --workspace --locked
 
