@@ -223,14 +223,7 @@ pub fn execute_lanes_with<S: StateSource + ?Sized>(
             stats.finalize_time = finalize.elapsed();
             stats.lanes = Some(lane_stats);
             stats.reexecutions = lane_stats.discarded;
-            return Ok(BlockOutput {
-                results,
-                changes,
-                gas_used: gas.gas_used,
-                blob_gas_used: gas.blob_gas_used,
-                stats,
-                trace: None,
-            });
+            return Ok(output(results, changes, gas, stats));
         }
         let parts: Vec<_> = lanes_run
             .into_iter()
@@ -282,14 +275,24 @@ pub fn execute_lanes_with<S: StateSource + ?Sized>(
     let changes = base.into_changes()?;
     stats.finalize_time = finalize.elapsed();
     stats.lanes = Some(lane_stats);
-    Ok(BlockOutput {
+    Ok(output(results, changes, gas, stats))
+}
+
+/// The block's output from what the rounds kept.
+fn output(
+    results: Vec<TxResult>,
+    changes: StateChanges,
+    gas: BlockGas,
+    stats: ExecutionStats,
+) -> BlockOutput {
+    BlockOutput {
         results,
         changes,
         gas_used: gas.gas_used,
         blob_gas_used: gas.blob_gas_used,
         stats,
         trace: None,
-    })
+    }
 }
 
 /// The epochs of a round over `start..n`: from a sixty-fourth of the transactions (at least

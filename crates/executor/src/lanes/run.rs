@@ -77,7 +77,6 @@ impl<'a, S: StateSource + ?Sized> Lane<'a, S> {
     }
 
     /// Runs the transactions of `range` that `plan` gives to lane `me`, in block order.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn run_epoch(
         &mut self,
         block: &'a Block,
