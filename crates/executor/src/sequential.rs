@@ -332,6 +332,25 @@ impl<'a, S: StateSource + ?Sized, T: Tracking> OverlayDb<'a, S, T> {
         (written, self.storage)
     }
 
+    /// An overlay on `source` with the tables of another (`parts`), recording with `track`:
+    /// the other overlay's values must be relative to `source` (it read `source`, or a state
+    /// that differs from it nowhere `parts` lists).
+    pub(crate) fn from_parts(
+        source: &'a S,
+        hashes: &'a BlockHashes,
+        parts: OverlayParts<T::Mark>,
+        track: T,
+    ) -> Self {
+        let OverlayParts { accounts, storage, codes, rewriting_txs } = parts;
+        Self { source, hashes, accounts, storage, codes, rewriting_txs, track }
+    }
+
+    /// The accounts the overlay has loaded or written, and those whose storage it wrote (an
+    /// address may come twice).
+    pub(crate) fn addresses(&self) -> impl Iterator<Item = &Address> {
+        self.accounts.keys().chain(self.storage.keys())
+    }
+
     /// Transactions so far that wrote a storage slot an earlier one had written.
     pub(crate) fn rewriting_txs(&self) -> usize {
         self.rewriting_txs
@@ -453,6 +472,28 @@ impl<M> OverlayParts<M> {
     /// Accounts written.
     pub(crate) fn written(&self) -> usize {
         self.accounts.values().filter(|loaded| loaded.written).count()
+    }
+
+    /// Takes out what the tables hold of `addresses` (accounts and storage), leaving the rest.
+    pub(crate) fn split_off<'x>(
+        &mut self,
+        addresses: impl IntoIterator<Item = &'x Address>,
+    ) -> Self {
+        let mut taken = Self {
+            accounts: HashMap::default(),
+            storage: HashMap::default(),
+            codes: HashMap::default(),
+            rewriting_txs: 0,
+        };
+        for address in addresses {
+            if let Some(account) = self.accounts.remove(address) {
+                taken.accounts.insert(*address, account);
+            }
+            if let Some(storage) = self.storage.remove(address) {
+                taken.storage.insert(*address, storage);
+            }
+        }
+        taken
     }
 }
 

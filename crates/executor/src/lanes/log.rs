@@ -181,13 +181,6 @@ impl LaneLog {
     }
 }
 
-impl LaneLog {
-    /// Frees the log's tables once the round is over and nothing will be rolled back.
-    pub(crate) fn release(&mut self) {
-        *self = Self::new(0, 0);
-    }
-}
-
 /// Records that the running transaction `tx` wrote `location`; returns the previous last
 /// writer.
 fn wrote(written: &mut WrittenBits, tx: u32, location: Location, mark: &mut Mark) -> u32 {
