@@ -159,6 +159,10 @@ pub struct Probe {
     pub transactions: usize,
     /// Their mean time.
     pub per_tx: Duration,
+    /// What a transaction of the rest of the block is expected to take: the probe's plain
+    /// transfers' and calls' mean times, weighted by the rest's share of each
+    /// ([`crate::probe`]).
+    pub rest_per_tx: Duration,
     /// How many of them wrote a storage slot an earlier one had written.
     pub rewriting: usize,
     /// The core-to-core round trip measured before.
@@ -169,9 +173,10 @@ impl std::fmt::Display for Probe {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "first {} txs {:.1} us each, {} rewrote a slot, round trip {} ns",
+            "first {} txs {:.1} us each, the rest ~{:.1} us, {} rewrote a slot, round trip {} ns",
             self.transactions,
             self.per_tx.as_secs_f64() * 1e6,
+            self.rest_per_tx.as_secs_f64() * 1e6,
             self.rewriting,
             self.round_trip.as_nanos()
         )
