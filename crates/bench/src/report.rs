@@ -35,6 +35,9 @@ pub struct Record {
     /// (see [`crate::cores`]; measured when a thread count above one runs): what the workers
     /// paid to share a cache line, which the ceiling does not include.
     pub round_trip_ns: Option<f64>,
+    /// Executions timed back to back in each sample (more than one for a block that runs in
+    /// under [`crate::measure::MIN_SAMPLE`]); the times are per execution.
+    pub runs_per_sample: usize,
     /// Million gas per second, parallel.
     pub mgas_per_s: f64,
     /// Re-executions in the last timed parallel run.
