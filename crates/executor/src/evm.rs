@@ -6,13 +6,14 @@
 use crate::{
     block::BlockContext,
     error::ExecutionError,
-    outcome::{InvalidTx, TxOutcome, TxStatus},
+    outcome::{BlockOutput, ExecutionStats, InvalidTx, TxOutcome, TxResult, TxStatus},
 };
 use alloy_primitives::{Address, U256};
 use lanes_state::SourceError;
+use lanes_state::StateChanges;
 use revm::{
     context::FrameStack,
-    context::{CfgEnv, ContextError, TxEnv},
+    context::{BlockEnv, CfgEnv, ContextError, TxEnv},
     context_interface::{
         result::{EVMError, ExecutionResult, HaltReason, InvalidTransaction},
         Block as _, Cfg as _, ContextTr, JournalTr, Transaction as _,
@@ -20,7 +21,8 @@ use revm::{
     database_interface::{DBErrorMarker, Database},
     handler::{
         evm::{ContextDbError, FrameInitResult, FrameTr},
-        EthFrame, EvmTr, FrameInitOrResult, ItemOrResult,
+        post_execution, EthFrame, EvmTr, FrameInitOrResult, FrameResult, Handler, ItemOrResult,
+        MainnetEvm,
     },
     interpreter::{
         interpreter::EthInterpreter, interpreter_action::FrameInit, CreateInputs, FrameInput, Gas,
@@ -28,7 +30,9 @@ use revm::{
     primitives::constants::CALL_STACK_LIMIT,
     primitives::{eip4844::GAS_PER_BLOB, hardfork::SpecId, KECCAK_EMPTY},
     state::{Account, AccountInfo, EvmState},
+    Context, Journal,
 };
+use std::marker::PhantomData;
 
 /// The error type of the executors' revm databases.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +75,24 @@ pub(crate) struct BlockGas {
 }
 
 impl BlockGas {
+    /// The block's output: the transactions' `results`, the state `changes`, this gas, and
+    /// `stats` (no trace).
+    pub(crate) fn output(
+        self,
+        results: Vec<TxResult>,
+        changes: StateChanges,
+        stats: ExecutionStats,
+    ) -> BlockOutput {
+        BlockOutput {
+            results,
+            changes,
+            gas_used: self.gas_used,
+            blob_gas_used: self.blob_gas_used,
+            stats,
+            trace: None,
+        }
+    }
+
     /// Checks that `tx` fits in what the block has left.
     pub(crate) fn check(&self, block: &BlockContext, tx: &TxEnv) -> Result<(), InvalidTx> {
         let available = block.header.gas_limit.saturating_sub(self.gas_used);
@@ -139,6 +161,52 @@ pub(crate) fn beneficiary_fee<CTX: ContextTr>(ctx: &CTX, gas: &Gas) -> U256 {
     let effective_used = gas.used().saturating_sub(gas.reservoir());
     U256::from(coinbase_gas_price * effective_used as u128)
 }
+
+/// A database that keeps the beneficiary fee its running transaction deferred.
+pub(crate) trait DefersFee {
+    /// Records the running transaction's deferred fee.
+    fn defer_fee(&mut self, fee: U256);
+}
+
+/// revm's mainnet handler with the beneficiary's fee deferred (into the database, see
+/// [`DefersFee`]) when the transaction never loaded the beneficiary: otherwise every
+/// transaction would read and write it. A transaction that loaded it pays exactly as revm
+/// does; the engines check that no transaction read it after a deferred fee.
+pub(crate) struct DeferringHandler<E>(PhantomData<E>);
+
+impl<E> DeferringHandler<E> {
+    /// The handler.
+    pub(crate) fn new() -> Self {
+        Self(PhantomData)
+    }
+}
+
+impl<'a, DB> Handler for DeferringHandler<Eip7610<MainnetEvm<BlockCtx<'a, DB>>>>
+where
+    DB: Database<Error = DbError> + StorageProbe + DefersFee,
+{
+    type Evm = Eip7610<MainnetEvm<BlockCtx<'a, DB>>>;
+    type Error = EVMError<DbError, InvalidTransaction>;
+    type HaltReason = HaltReason;
+
+    fn reward_beneficiary(
+        &self,
+        evm: &mut Self::Evm,
+        exec_result: &mut FrameResult,
+    ) -> Result<(), Self::Error> {
+        let ctx = evm.ctx();
+        if ctx.journaled_state.inner.state.contains_key(&ctx.block.beneficiary) {
+            return post_execution::reward_beneficiary(ctx, exec_result.gas()).map_err(From::from);
+        }
+        let fee = beneficiary_fee(ctx, exec_result.gas());
+        ctx.journaled_state.database.defer_fee(fee);
+        Ok(())
+    }
+}
+
+/// The revm context of a transaction of a block: the block's header, the transaction, and
+/// `DB` under revm's journal.
+pub(crate) type BlockCtx<'a, DB> = Context<&'a BlockEnv, &'a TxEnv, CfgEnv, DB, Journal<DB>, ()>;
 
 /// Sorts a revm error into "this transaction is invalid" and "this block cannot run".
 pub(crate) fn classify_error(

@@ -725,14 +725,7 @@ impl<'a, S: StateSource + ?Sized, T: Tracking> Prefix<'a, S, T> {
         let finalize = Instant::now();
         let changes = db.into_changes()?;
         stats.finalize_time = finalize.elapsed();
-        Ok(BlockOutput {
-            results,
-            changes,
-            gas_used: gas.gas_used,
-            blob_gas_used: gas.blob_gas_used,
-            stats,
-            trace: None,
-        })
+        Ok(gas.output(results, changes, stats))
     }
 }
 

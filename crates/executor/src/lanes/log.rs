@@ -10,6 +10,7 @@
 //! three); only written slots get marks, in a map of the log's.
 
 use crate::{
+    evm::DefersFee,
     parallel::filter::{account_key, slot_key},
     sequential::{OverlayDb, StorageOverlay, Tracking},
 };
@@ -189,6 +190,12 @@ fn wrote(written: &mut WrittenBits, tx: u32, location: Location, mark: &mut Mark
         written.set(location.key());
     }
     std::mem::replace(&mut mark.last_write, tx)
+}
+
+impl<S: StateSource + ?Sized> DefersFee for LaneDb<'_, S> {
+    fn defer_fee(&mut self, fee: U256) {
+        self.track.fee = Some(fee);
+    }
 }
 
 impl Tracking for LaneLog {

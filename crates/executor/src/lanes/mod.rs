@@ -231,7 +231,7 @@ pub fn execute_lanes_with<S: StateSource + ?Sized>(
             stats.finalize_time = finalize.elapsed();
             stats.lanes = Some(lane_stats);
             stats.reexecutions = lane_stats.discarded;
-            return Ok(output(results, changes, gas, stats));
+            return Ok(gas.output(results, changes, stats));
         }
         let parts: Vec<_> = lanes_run
             .into_iter()
@@ -283,24 +283,7 @@ pub fn execute_lanes_with<S: StateSource + ?Sized>(
     let changes = base.into_changes()?;
     stats.finalize_time = finalize.elapsed();
     stats.lanes = Some(lane_stats);
-    Ok(output(results, changes, gas, stats))
-}
-
-/// The block's output from what the rounds kept.
-fn output(
-    results: Vec<TxResult>,
-    changes: StateChanges,
-    gas: BlockGas,
-    stats: ExecutionStats,
-) -> BlockOutput {
-    BlockOutput {
-        results,
-        changes,
-        gas_used: gas.gas_used,
-        blob_gas_used: gas.blob_gas_used,
-        stats,
-        trace: None,
-    }
+    Ok(gas.output(results, changes, stats))
 }
 
 /// The epochs of a round over `start..n`: from a sixty-fourth of the transactions (at least

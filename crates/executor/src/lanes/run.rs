@@ -10,7 +10,7 @@ use super::{
 use crate::{
     block::Block,
     error::ExecutionError,
-    evm::{beneficiary_fee, classify_error, outcome_of, DbError, Eip7610},
+    evm::{classify_error, outcome_of, DeferringHandler, Eip7610},
     outcome::TxResult,
     panic_message,
     sequential::Tracking,
@@ -19,12 +19,10 @@ use alloy_primitives::U256;
 use lanes_state::StateSource;
 use revm::{
     context::{BlockEnv, CfgEnv, TxEnv},
-    context_interface::result::{EVMError, HaltReason, InvalidTransaction},
-    handler::{post_execution, EvmTr, FrameResult, Handler, MainnetEvm},
+    handler::Handler,
     Context, ExecuteEvm, Journal, MainBuilder,
 };
 use std::{
-    marker::PhantomData,
     ops::Range,
     panic::{catch_unwind, AssertUnwindSafe},
 };
@@ -41,33 +39,6 @@ pub(crate) struct Lane<'a, S: ?Sized> {
     /// The transaction at which it stopped with an error that stops the block (if the
     /// transaction's reads hold).
     pub(crate) stopped: Option<(usize, ExecutionError)>,
-}
-
-type LaneEvm<'a, S> = Eip7610<MainnetEvm<Context<&'a BlockEnv, &'a TxEnv, CfgEnv, LaneDb<'a, S>>>>;
-
-/// revm's mainnet handler with the beneficiary's fee deferred when the transaction never
-/// loaded the beneficiary.
-struct LaneHandler<'a, S: ?Sized>(PhantomData<&'a S>);
-
-impl<'a, S: StateSource + ?Sized> Handler for LaneHandler<'a, S> {
-    type Evm = LaneEvm<'a, S>;
-    type Error = EVMError<DbError, InvalidTransaction>;
-    type HaltReason = HaltReason;
-
-    fn reward_beneficiary(
-        &self,
-        evm: &mut Self::Evm,
-        exec_result: &mut FrameResult,
-    ) -> Result<(), Self::Error> {
-        let ctx = evm.ctx();
-        if ctx.journaled_state.inner.state.contains_key(&ctx.block.beneficiary) {
-            // The transaction loaded the beneficiary itself: pay exactly as revm does (the
-            // round cuts here if any fee was deferred before).
-            return post_execution::reward_beneficiary(ctx, exec_result.gas()).map_err(From::from);
-        }
-        ctx.journaled_state.database.track.fee = Some(beneficiary_fee(ctx, exec_result.gas()));
-        Ok(())
-    }
 }
 
 impl<'a, S: StateSource + ?Sized> Lane<'a, S> {
@@ -107,7 +78,7 @@ impl<'a, S: StateSource + ?Sized> Lane<'a, S> {
             let tx = &block.transactions[index];
             evm.0.ctx.tx = tx;
             evm.0.ctx.journaled_state.database.track.begin(index);
-            let outcome = catch_unwind(AssertUnwindSafe(|| LaneHandler(PhantomData).run(&mut evm)));
+            let outcome = catch_unwind(AssertUnwindSafe(|| DeferringHandler::new().run(&mut evm)));
             let state = evm.0.finalize();
             let result = match outcome {
                 Err(payload) => {

@@ -174,12 +174,7 @@ pub(crate) fn execute_parallel_predicted<'a, S: StateSource + ?Sized, T: Trackin
         DbError::MissingBlockHash(_) => ExecutionError::Invariant("block hash read at finalize"),
     })?;
     stats.finalize_time += merge.elapsed();
-    Ok(BlockOutput {
-        results,
-        changes,
-        gas_used: gas.gas_used,
-        blob_gas_used: gas.blob_gas_used,
-        stats,
-        trace: options.trace.then(|| BlockTrace { tx_times: Vec::new(), dependencies }),
-    })
+    let mut output = gas.output(results, changes, stats);
+    output.trace = options.trace.then(|| BlockTrace { tx_times: Vec::new(), dependencies });
+    Ok(output)
 }

@@ -5,7 +5,7 @@ use super::{
     mv_memory::{MvMemory, PreBlock, SlotVersion, TxIdx},
     Shared,
 };
-use crate::evm::{DbError, StorageProbe};
+use crate::evm::{DbError, DefersFee, StorageProbe};
 use alloy_primitives::{Address, B256, U256};
 use lanes_state::StateSource;
 use revm::{bytecode::Bytecode, database_interface::Database, state::AccountInfo};
@@ -173,6 +173,12 @@ pub(crate) struct TxDb<'a, S: ?Sized> {
     pub(crate) observed: Vec<Address>,
     /// The fee owed to the beneficiary when the transaction never loaded it.
     pub(crate) deferred_fee: Option<U256>,
+}
+
+impl<S: StateSource + ?Sized> DefersFee for TxDb<'_, S> {
+    fn defer_fee(&mut self, fee: U256) {
+        self.deferred_fee = Some(fee);
+    }
 }
 
 impl<'a, S: StateSource + ?Sized> TxDb<'a, S> {

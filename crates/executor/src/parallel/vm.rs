@@ -16,7 +16,7 @@ use super::{
 };
 use crate::{
     error::ExecutionError,
-    evm::{beneficiary_fee, changed_slots, classify_error, AccountEffect, DbError, Eip7610},
+    evm::{changed_slots, classify_error, AccountEffect, BlockCtx, DeferringHandler, Eip7610},
     outcome::InvalidTx,
     panic_message,
 };
@@ -26,10 +26,10 @@ use revm::{
     bytecode::opcode,
     context::{BlockEnv, CfgEnv, TxEnv},
     context_interface::{
-        result::{EVMError, ExecutionResult, HaltReason, InvalidTransaction},
+        result::{ExecutionResult, HaltReason},
         LocalContextTr,
     },
-    handler::{post_execution, EvmTr, FrameResult, Handler, MainnetEvm},
+    handler::{Handler, MainnetEvm},
     interpreter::{
         instructions::{contract, host},
         interpreter::EthInterpreter,
@@ -39,14 +39,10 @@ use revm::{
     state::EvmState,
     Context, ExecuteEvm, Journal, MainBuilder,
 };
-use std::{
-    marker::PhantomData,
-    panic::{catch_unwind, AssertUnwindSafe},
-};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// The revm context of a parallel worker.
-pub(crate) type ParCtx<'a, S> =
-    Context<&'a BlockEnv, &'a TxEnv, CfgEnv, TxDb<'a, S>, Journal<TxDb<'a, S>>, ()>;
+pub(crate) type ParCtx<'a, S> = BlockCtx<'a, TxDb<'a, S>>;
 
 /// The revm EVM of a parallel worker, with EIP-7610.
 pub(crate) type ParEvm<'a, S> = Eip7610<MainnetEvm<ParCtx<'a, S>>>;
@@ -161,31 +157,6 @@ pub(crate) fn build_evm<'a, S: StateSource + ?Sized>(
     Eip7610(evm)
 }
 
-/// revm's mainnet handler with the beneficiary's fee deferred when the transaction never
-/// loaded the beneficiary.
-struct ParHandler<'a, S: ?Sized>(PhantomData<&'a S>);
-
-impl<'a, S: StateSource + ?Sized> Handler for ParHandler<'a, S> {
-    type Evm = ParEvm<'a, S>;
-    type Error = EVMError<DbError, InvalidTransaction>;
-    type HaltReason = HaltReason;
-
-    fn reward_beneficiary(
-        &self,
-        evm: &mut Self::Evm,
-        exec_result: &mut FrameResult,
-    ) -> Result<(), Self::Error> {
-        let ctx = evm.ctx();
-        let beneficiary = ctx.block.beneficiary;
-        if ctx.journaled_state.inner.state.contains_key(&beneficiary) {
-            // The transaction loaded the beneficiary itself: pay exactly as revm does.
-            return post_execution::reward_beneficiary(ctx, exec_result.gas()).map_err(From::from);
-        }
-        ctx.journaled_state.database.deferred_fee = Some(beneficiary_fee(ctx, exec_result.gas()));
-        Ok(())
-    }
-}
-
 /// Runs transaction `index` on `evm` and fills `writes` with what it wrote.
 ///
 /// On return the worker's database holds the incarnation's reads, sealed.
@@ -203,7 +174,7 @@ pub(crate) fn execute_tx<'a, S: StateSource + ?Sized>(
         db.observe_balance(tx.caller);
     }
     evm.0.ctx.tx = tx;
-    let run = catch_unwind(AssertUnwindSafe(|| ParHandler(PhantomData).run(evm)));
+    let run = catch_unwind(AssertUnwindSafe(|| DeferringHandler::new().run(evm)));
     let state = evm.0.finalize();
     let outcome = match run {
         Err(payload) => {
