@@ -306,8 +306,8 @@ pub fn measure_block<S: StateSource + ?Sized>(
                 .stats
                 .fallback
                 .map(|f| f.to_string())
-                .or_else(|| output.stats.probe.map(|p| format!("probed: {p}")))
-                .or_else(|| output.stats.lanes.map(|l| l.to_string())),
+                .or_else(|| output.stats.lanes.map(|l| l.to_string()))
+                .or_else(|| output.stats.probe.map(|p| format!("probed: {p}"))),
             sequential_peak_bytes: sequential_peak,
             parallel_peak_bytes: parallel_peak,
         });

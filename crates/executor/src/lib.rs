@@ -171,7 +171,15 @@ pub fn execute_with<S: StateSource + ?Sized>(
                 }
             }
             (policy::Decision::Lanes { threads }, _) => {
-                lanes::execute_lanes_with(block, source, threads, options)
+                // Probed first for one hot slot (not when tracing or when a test forces a path).
+                if options.trace
+                    || options.in_order_every.is_some()
+                    || options.sequential_prefix.is_some()
+                {
+                    lanes::execute_lanes_with(block, source, threads, options)
+                } else {
+                    probe::execute_probed_lanes(block, source, threads, options)
+                }
             }
             (policy::Decision::Sequential(reason), _) => {
                 let mut output = sequential::execute_sequential_with(block, source, options)?;

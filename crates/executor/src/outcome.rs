@@ -165,7 +165,8 @@ pub struct Probe {
     pub rest_per_tx: Duration,
     /// How many of them wrote a storage slot an earlier one had written.
     pub rewriting: usize,
-    /// The core-to-core round trip measured before.
+    /// The core-to-core round trip measured before (zero when not measured: the lanes
+    /// engine's probe does not need it).
     pub round_trip: Duration,
 }
 
@@ -173,13 +174,16 @@ impl std::fmt::Display for Probe {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "first {} txs {:.1} us each, the rest ~{:.1} us, {} rewrote a slot, round trip {} ns",
+            "first {} txs {:.1} us each, the rest ~{:.1} us, {} rewrote a slot",
             self.transactions,
             self.per_tx.as_secs_f64() * 1e6,
             self.rest_per_tx.as_secs_f64() * 1e6,
             self.rewriting,
-            self.round_trip.as_nanos()
-        )
+        )?;
+        if !self.round_trip.is_zero() {
+            write!(f, ", round trip {} ns", self.round_trip.as_nanos())?;
+        }
+        Ok(())
     }
 }
 

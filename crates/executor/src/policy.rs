@@ -24,7 +24,9 @@
 //! Workers are capped at `txs / MIN_TRANSACTIONS_PER_WORKER` so that each has enough work.
 //!
 //! Blocks of [`MIN_LANES_TRANSACTIONS`] or more that pass these rules run on the lanes engine
-//! ([`crate::lanes`]), whose cost per transaction is close to the sequential engine's: on a
+//! ([`crate::lanes`]) after the probe ([`crate::probe`]) has run their first 64 transactions and
+//! found no hot slot chaining them; the lanes' cost per transaction is close to the sequential
+//! engine's: on a
 //! gigagas block of cheap transactions the parallel engine's bookkeeping costs as much as the
 //! transactions themselves. (Mainnet blocks, a few hundred transactions of which several meet
 //! at one pool or token, conflict too often for lanes: they stay on the parallel engine.)

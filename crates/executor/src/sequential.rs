@@ -680,11 +680,22 @@ impl<'a, S: StateSource + ?Sized> Prefix<'a, S> {
         len: usize,
         tx_times: Option<&mut Vec<Duration>>,
     ) -> Result<Self, ExecutionError> {
+        // Sized like the parallel engine's tables, so that neither engine rehashes as it goes.
+        Self::run_sized(block, source, len, tx_times, block.expected_writes().0)
+    }
+
+    /// [`Self::run`] with the overlay sized for about `accounts` written accounts.
+    pub(crate) fn run_sized(
+        block: &'a Block,
+        source: &'a S,
+        len: usize,
+        tx_times: Option<&mut Vec<Duration>>,
+        accounts: usize,
+    ) -> Result<Self, ExecutionError> {
         let mut results: Vec<TxResult> = Vec::with_capacity(block.transactions.len());
         let mut gas = BlockGas::default();
         let mut executions = 0;
-        // Sized like the parallel engine's tables, so that neither engine rehashes as it goes.
-        let db = OverlayDb::new(source, &block.context.block_hashes, block.expected_writes().0);
+        let db = OverlayDb::new(source, &block.context.block_hashes, accounts);
         let started = Instant::now();
         let db = execute_in_order(
             block,

@@ -2,7 +2,7 @@
 //! throws away and where it hands over, besides being exact (every workload test also runs it,
 //! through `common::run_all_engines`).
 
-use lanes_executor::{execute, BlockOutput, Engine, EngineKind, LaneStats};
+use lanes_executor::{execute, BlockOutput, Engine, EngineKind, FallbackReason, LaneStats};
 use lanes_workloads::{
     beneficiary_read, erc20, hot_contention, hot_recipient, raw_transfers, Workload,
 };
@@ -66,12 +66,42 @@ fn reading_the_beneficiary_cuts_the_round_there() {
     assert!(stats.rounds >= 2 || stats.tail > 0, "{stats:?}");
 }
 
+/// Runs `workload` through the adaptive engine with two threads, checked against the
+/// sequential engine.
+fn adaptive(workload: &Workload) -> BlockOutput {
+    let sequential = execute(Engine::Sequential, &workload.block, &workload.state)
+        .unwrap_or_else(|e| panic!("{}: sequential: {e}", workload.name));
+    let output = execute(Engine::Auto { threads: 2 }, &workload.block, &workload.state)
+        .unwrap_or_else(|e| panic!("{}: adaptive: {e}", workload.name));
+    assert!(
+        output.same_result(&sequential),
+        "{}: {}",
+        workload.name,
+        output.first_difference(&sequential).unwrap_or_default()
+    );
+    output
+}
+
 #[test]
 fn the_adaptive_policy_runs_large_blocks_on_lanes() {
-    let workload = raw_transfers(3_000, 7);
-    let output =
-        execute(Engine::Auto { threads: 2 }, &workload.block, &workload.state).expect("executes");
-    assert_eq!(output.stats.engine, EngineKind::Lanes { lanes: 2 });
+    // Probed first (64 transactions on the sequential engine), then the lanes run the rest
+    // over the probe's state: one round, nothing run twice.
+    for workload in [raw_transfers(3_000, 7), hot_contention(3_000, 8, 0.3)] {
+        let output = adaptive(&workload);
+        assert_eq!(output.stats.engine, EngineKind::Lanes { lanes: 2 }, "{}", workload.name);
+        let probe = output.stats.probe.expect("probed");
+        assert_eq!(probe.transactions, 64, "{}", workload.name);
+        let stats = output.stats.lanes.expect("the lanes engine reports its rounds");
+        assert_eq!(output.stats.executions, 3_000 + stats.discarded, "{}", workload.name);
+    }
+    let one_round = adaptive(&raw_transfers(3_000, 9));
+    assert_eq!(one_round.stats.lanes.map(|s| s.rounds), Some(1));
+    // One hot slot (every call increments one counter): the probe sees it and the sequential
+    // engine runs the block, instead of the lanes losing an epoch to find it.
+    let chained = adaptive(&hot_contention(3_000, 10, 1.0));
+    assert_eq!(chained.stats.engine, EngineKind::Sequential);
+    assert!(chained.stats.lanes.is_none());
+    assert!(matches!(chained.stats.fallback, Some(FallbackReason::ChainedSlots(_))));
     let small = raw_transfers(500, 7);
     let output =
         execute(Engine::Auto { threads: 2 }, &small.block, &small.state).expect("executes");

@@ -57,7 +57,7 @@ use crate::{
     block::Block,
     error::ExecutionError,
     evm::{blob_gas_of, cfg_env, BlockGas},
-    outcome::{BlockOutput, EngineKind, ExecutionStats, LaneStats, TxResult},
+    outcome::{BlockOutput, EngineKind, ExecutionStats, LaneStats},
     parallel::{self, helpers::Lease},
     policy::MIN_CHAIN_PARALLELISM,
     sequential::{OverlayDb, OverlayParts, Prefix},
@@ -101,15 +101,35 @@ pub fn execute_lanes_with<S: StateSource + ?Sized>(
     threads: usize,
     options: ExecuteOptions,
 ) -> Result<BlockOutput, ExecutionError> {
+    execute_lanes_after(block, source, threads, options, None)
+}
+
+/// [`execute_lanes_with`] for the rest of a block whose first transactions `prefix` ran (the
+/// adaptive policy's probe): the rounds start after them, over their state.
+pub(crate) fn execute_lanes_after<'a, S: StateSource + ?Sized>(
+    block: &'a Block,
+    source: &'a S,
+    threads: usize,
+    options: ExecuteOptions,
+    prefix: Option<Prefix<'a, S>>,
+) -> Result<BlockOutput, ExecutionError> {
     let n = block.transactions.len();
     let lanes = threads.clamp(1, n.max(1));
     let mut stats = ExecutionStats::new(EngineKind::Lanes { lanes });
     let mut lane_stats = LaneStats::default();
     let cfg = cfg_env(&block.context);
     let (expected_accounts, expected_slots) = block.expected_writes();
-    let mut base = OverlayDb::new(source, &block.context.block_hashes, 0);
-    let mut results: Vec<TxResult> = Vec::with_capacity(n);
-    let mut gas = BlockGas::default();
+    let (mut base, mut results, mut gas) = match prefix {
+        Some(prefix) => {
+            stats.executions = prefix.executions;
+            (prefix.db, prefix.results, prefix.gas)
+        }
+        None => (
+            OverlayDb::new(source, &block.context.block_hashes, 0),
+            Vec::with_capacity(n),
+            BlockGas::default(),
+        ),
+    };
     let mut learned = Learned::default();
     let lease = if lanes > 1 { Lease::take(lanes - 1) } else { None };
     // Whether every transaction's gas (and blob gas) fits in the block together: then the
@@ -118,7 +138,7 @@ pub fn execute_lanes_with<S: StateSource + ?Sized>(
     let blob_gas: u64 = block.transactions.iter().map(blob_gas_of).sum();
     let gas_fits = block.gas_limit_sum() <= block.context.header.gas_limit
         && block.context.blob.max_blob_gas_per_block.is_none_or(|max| blob_gas <= max);
-    let mut start = 0;
+    let mut start = results.len();
     // Whether the rest goes to the sequential engine: what the rounds learned leaves too little
     // to run side by side, and the last conflict was on a slot (a counter every transaction
     // increments). Payments to one account chain lanes too, but the parallel engine runs them
