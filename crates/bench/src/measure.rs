@@ -192,8 +192,9 @@ fn timed_side_by_side<S: StateSource + ?Sized>(
 /// round in the reverse order, since whatever runs second in a round finds the caches warmer)
 /// so that drift on a shared machine hits every engine alike; the speedup is the median of the
 /// rounds' ratios, the times are medians. A block shorter than [`MIN_SAMPLE`] is executed
-/// several times back to back in each sample, and its times are per execution. Each round also runs `threads` sequential copies side
-/// by side: the machine's own ceiling for the block ([`Record::machine_ceiling`]).
+/// several times back to back in each sample, and its times are per execution. Each round also
+/// runs `threads` sequential copies side by side: the machine's own ceiling for the block
+/// ([`Record::machine_ceiling`]).
 pub fn measure_block<S: StateSource + ?Sized>(
     name: &str,
     block: &Block,

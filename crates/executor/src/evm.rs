@@ -9,8 +9,7 @@ use crate::{
     outcome::{BlockOutput, ExecutionStats, InvalidTx, TxOutcome, TxResult, TxStatus},
 };
 use alloy_primitives::{Address, U256};
-use lanes_state::SourceError;
-use lanes_state::StateChanges;
+use lanes_state::{SourceError, StateChanges};
 use revm::{
     context::FrameStack,
     context::{BlockEnv, CfgEnv, ContextError, TxEnv},

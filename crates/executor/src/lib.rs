@@ -124,6 +124,15 @@ pub struct ExecuteOptions {
     pub round_trip: Option<std::time::Duration>,
 }
 
+impl ExecuteOptions {
+    /// Whether [`Engine::Auto`] may time a block's first transactions ([`probe`]): not when
+    /// tracing (the trace needs every transaction's dependencies from the parallel engine), nor
+    /// when a test forces a path.
+    fn may_probe(&self) -> bool {
+        !self.trace && self.in_order_every.is_none() && self.sequential_prefix.is_none()
+    }
+}
+
 /// Executes `block` on the pre-block state `source` with `engine`.
 pub fn execute<S: StateSource + ?Sized>(
     engine: Engine,
@@ -148,11 +157,7 @@ pub fn execute_with<S: StateSource + ?Sized>(
         Engine::Lanes { threads } => lanes::execute_lanes_with(block, source, threads, options),
         Engine::Auto { threads } => match policy::plan(block, threads) {
             (policy::Decision::Parallel { threads }, predictions) => {
-                // Timed first (not when tracing: the trace needs every transaction's
-                // dependencies from the parallel engine, nor when a test forces a path).
-                let probing = !options.trace
-                    && options.in_order_every.is_none()
-                    && options.sequential_prefix.is_none();
+                let probing = options.may_probe();
                 let round_trip = probing
                     .then(|| options.round_trip.or_else(parallel::helpers::round_trip))
                     .flatten()
@@ -171,14 +176,11 @@ pub fn execute_with<S: StateSource + ?Sized>(
                 }
             }
             (policy::Decision::Lanes { threads }, _) => {
-                // Probed first for one hot slot (not when tracing or when a test forces a path).
-                if options.trace
-                    || options.in_order_every.is_some()
-                    || options.sequential_prefix.is_some()
-                {
-                    lanes::execute_lanes_with(block, source, threads, options)
-                } else {
+                // Probed first, for one hot slot.
+                if options.may_probe() {
                     probe::execute_probed_lanes(block, source, threads, options)
+                } else {
+                    lanes::execute_lanes_with(block, source, threads, options)
                 }
             }
             (policy::Decision::Sequential(reason), _) => {

@@ -7,19 +7,25 @@ use lanes_workloads::{
     beneficiary_read, erc20, hot_contention, hot_recipient, raw_transfers, Workload,
 };
 
+/// Runs `workload` on `engine`, checked against the sequential engine.
+fn checked(engine: Engine, workload: &Workload) -> BlockOutput {
+    let sequential = execute(Engine::Sequential, &workload.block, &workload.state)
+        .unwrap_or_else(|e| panic!("{}: sequential: {e}", workload.name));
+    let output = execute(engine, &workload.block, &workload.state)
+        .unwrap_or_else(|e| panic!("{}: {engine:?}: {e}", workload.name));
+    assert!(
+        output.same_result(&sequential),
+        "{}: {engine:?}: {}",
+        workload.name,
+        output.first_difference(&sequential).unwrap_or_default()
+    );
+    output
+}
+
 /// Runs `workload` on the lanes engine with two lanes, checks it against the sequential
 /// engine, and returns what the lanes engine reported.
 fn lanes(workload: &Workload) -> (LaneStats, BlockOutput) {
-    let sequential = execute(Engine::Sequential, &workload.block, &workload.state)
-        .unwrap_or_else(|e| panic!("{}: sequential: {e}", workload.name));
-    let lanes = execute(Engine::Lanes { threads: 2 }, &workload.block, &workload.state)
-        .unwrap_or_else(|e| panic!("{}: lanes: {e}", workload.name));
-    assert!(
-        lanes.same_result(&sequential),
-        "{}: {}",
-        workload.name,
-        lanes.first_difference(&sequential).unwrap_or_default()
-    );
+    let lanes = checked(Engine::Lanes { threads: 2 }, workload);
     assert_eq!(lanes.stats.engine, EngineKind::Lanes { lanes: 2 });
     let stats = lanes.stats.lanes.expect("the lanes engine reports its rounds");
     (stats, lanes)
@@ -69,17 +75,7 @@ fn reading_the_beneficiary_cuts_the_round_there() {
 /// Runs `workload` through the adaptive engine with two threads, checked against the
 /// sequential engine.
 fn adaptive(workload: &Workload) -> BlockOutput {
-    let sequential = execute(Engine::Sequential, &workload.block, &workload.state)
-        .unwrap_or_else(|e| panic!("{}: sequential: {e}", workload.name));
-    let output = execute(Engine::Auto { threads: 2 }, &workload.block, &workload.state)
-        .unwrap_or_else(|e| panic!("{}: adaptive: {e}", workload.name));
-    assert!(
-        output.same_result(&sequential),
-        "{}: {}",
-        workload.name,
-        output.first_difference(&sequential).unwrap_or_default()
-    );
-    output
+    checked(Engine::Auto { threads: 2 }, workload)
 }
 
 #[test]

@@ -606,14 +606,14 @@ fn finalize_lanes<'a, S: StateSource + ?Sized>(
     source: &'a S,
 ) -> Result<StateChanges, ExecutionError> {
     let hashes = &block.context.block_hashes;
-    let mut jobs: Vec<Mutex<Option<Finalized<'a, S>>>> = Vec::with_capacity(lanes.len() + 1);
-    jobs.push(Mutex::new(Some(Finalized::Base(base))));
+    let mut jobs: Vec<Finalized<'a, S>> = Vec::with_capacity(lanes.len() + 1);
+    jobs.push(Finalized::Base(base));
     jobs.extend(lanes.into_iter().map(|parts| {
-        let db = LaneDb::from_parts(source, hashes, parts, LaneLog::new(0, 0));
-        Mutex::new(Some(Finalized::Lane(Box::new(db))))
+        Finalized::Lane(Box::new(LaneDb::from_parts(source, hashes, parts, LaneLog::new(0, 0))))
     }));
     // The largest first, so that the last job to start is a short one.
-    jobs.sort_by_cached_key(|job| std::cmp::Reverse(job.lock().as_ref().map_or(0, Finalized::len)));
+    jobs.sort_by_key(|job| std::cmp::Reverse(job.len()));
+    let jobs: Vec<Mutex<Option<_>>> = jobs.into_iter().map(|job| Mutex::new(Some(job))).collect();
     let runs = Mutex::new(Vec::with_capacity(jobs.len()));
     let next = AtomicUsize::new(0);
     let work = || {
