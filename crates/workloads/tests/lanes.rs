@@ -2,7 +2,12 @@
 //! throws away and where it hands over, besides being exact (every workload test also runs it,
 //! through `common::run_all_engines`).
 
-use lanes_executor::{execute, BlockOutput, Engine, EngineKind, FallbackReason, LaneStats};
+use std::time::Duration;
+
+use lanes_executor::{
+    execute, execute_with, BlockOutput, Engine, EngineKind, ExecuteOptions, FallbackReason,
+    LaneStats,
+};
 use lanes_workloads::{
     beneficiary_read, erc20, hot_contention, hot_recipient, raw_transfers, Workload,
 };
@@ -98,8 +103,12 @@ fn the_adaptive_policy_runs_large_blocks_on_lanes() {
     assert_eq!(chained.stats.engine, EngineKind::Sequential);
     assert!(chained.stats.lanes.is_none());
     assert!(matches!(chained.stats.fallback, Some(FallbackReason::ChainedSlots(_))));
+    // A block this small goes to the parallel engine. The round trip is pinned close: with
+    // the cores far apart the probe times the block first and may keep it sequential.
     let small = raw_transfers(500, 7);
-    let output =
-        execute(Engine::Auto { threads: 2 }, &small.block, &small.state).expect("executes");
+    let close = ExecuteOptions { round_trip: Some(Duration::from_nanos(70)), ..Default::default() };
+    let output = execute_with(Engine::Auto { threads: 2 }, &small.block, &small.state, close)
+        .expect("executes");
     assert_eq!(output.stats.engine, EngineKind::Parallel { threads: 2 });
+    assert!(output.stats.probe.is_none());
 }
