@@ -115,9 +115,9 @@ pub struct ExecuteOptions {
     /// execution, run the next `K` in order on the sequential engine, as the throttle does
     /// when conflicts are frequent, so that small blocks exercise the hand-over both ways.
     pub in_order_every: Option<std::num::NonZeroUsize>,
-    /// Parallel engine, for tests: run the first `K` transactions on the sequential engine and
-    /// hand the rest over, as the adaptive policy's timed [`probe`] does when the cores are far
-    /// apart. Ignored when tracing.
+    /// Parallel and lanes engines, for tests: run the first `K` transactions on the sequential
+    /// engine and hand the rest over, as the adaptive policy's [`probe`] does. The parallel
+    /// engine ignores it when tracing.
     pub sequential_prefix: Option<std::num::NonZeroUsize>,
     /// [`Engine::Auto`]: take this as the core-to-core round trip instead of measuring it, to
     /// reproduce a decision of the [`probe`] (and for tests).

@@ -345,12 +345,6 @@ impl<'a, S: StateSource + ?Sized, T: Tracking> OverlayDb<'a, S, T> {
         Self { source, hashes, accounts, storage, codes, rewriting_txs, track }
     }
 
-    /// The accounts the overlay has loaded or written, and those whose storage it wrote (an
-    /// address may come twice).
-    pub(crate) fn addresses(&self) -> impl Iterator<Item = &Address> {
-        self.accounts.keys().chain(self.storage.keys())
-    }
-
     /// Transactions so far that wrote a storage slot an earlier one had written.
     pub(crate) fn rewriting_txs(&self) -> usize {
         self.rewriting_txs
@@ -473,31 +467,73 @@ impl<M> OverlayParts<M> {
     pub(crate) fn written(&self) -> usize {
         self.accounts.values().filter(|loaded| loaded.written).count()
     }
+}
 
-    /// Takes out what the tables hold of `addresses` (accounts and storage), leaving the rest.
-    pub(crate) fn split_off<'x>(
-        &mut self,
-        addresses: impl IntoIterator<Item = &'x Address>,
-    ) -> Self {
-        let mut taken = Self {
+impl<S: StateSource + ?Sized> OverlayDb<'_, S> {
+    /// Takes out of a lane's tables (`lane`: an overlay that read this one's state) what must
+    /// join this overlay before the rest of `lane` can be finalised on its own against the
+    /// source: the lane's entries of the accounts this overlay holds, and of `also`; of their
+    /// storage, the slots this overlay wrote too (all of it when either side wiped it). Each
+    /// account whose other slots stay in `lane` keeps an entry there valued as before the
+    /// block, so that those slots are finalised with the lane's (a token's balances, written
+    /// by a probe and then by every lane: moving them all would finalise them on one core).
+    pub(crate) fn claim<M: Copy>(
+        &self,
+        lane: &mut OverlayParts<M>,
+        also: &Address,
+    ) -> Result<OverlayParts<M>, ExecutionError> {
+        let mut taken = OverlayParts {
             accounts: HashMap::default(),
             storage: HashMap::default(),
             codes: HashMap::default(),
             rewriting_txs: 0,
         };
-        for address in addresses {
-            if let Some(account) = self.accounts.remove(address) {
+        // Each address once: one the lane keeps slots of gets a new entry below, which a second
+        // pass over the address would take too.
+        let storage_only = self.storage.keys().filter(|a| !self.accounts.contains_key(*a));
+        let beside =
+            (!self.accounts.contains_key(also) && !self.storage.contains_key(also)).then_some(also);
+        for address in self.accounts.keys().chain(storage_only).chain(beside) {
+            if let Some(account) = lane.accounts.remove(address) {
                 taken.accounts.insert(*address, account);
             }
-            if let Some(storage) = self.storage.remove(address) {
-                taken.storage.insert(*address, storage);
+            let Some(theirs) = lane.storage.get_mut(address) else { continue };
+            let ours = self.storage.get(address);
+            if address == also || theirs.cleared || ours.is_some_and(|ours| ours.cleared) {
+                taken.storage.extend(lane.storage.remove_entry(address));
+                continue;
+            }
+            let slots: HashMap<U256, U256> = ours
+                .iter()
+                .flat_map(|ours| ours.slots.keys())
+                .filter_map(|slot| theirs.slots.remove_entry(slot))
+                .collect();
+            if theirs.slots.is_empty() {
+                lane.storage.remove(address);
+            } else if let Some(moved) = taken.accounts.get(address) {
+                // The lane keeps slots of an account whose entry moved: it lists the account
+                // as before the block, which the merge of the lanes' changes reads as "not
+                // changed here".
+                let before = self
+                    .source
+                    .account(*address)
+                    .map_err(|source| ExecutionError::StateAfterBlock { source })?;
+                let before_state = before.as_ref().map(AccountState::from);
+                let entry = Loaded {
+                    before: before_state.as_ref().map_or(Before::Absent, Before::existing),
+                    now: before,
+                    written: true,
+                    mark: moved.mark,
+                };
+                lane.accounts.insert(*address, entry);
+            }
+            if !slots.is_empty() {
+                taken.storage.insert(*address, StorageOverlay { cleared: false, slots });
             }
         }
-        taken
+        Ok(taken)
     }
-}
 
-impl<S: StateSource + ?Sized> OverlayDb<'_, S> {
     /// Makes room for `accounts` more accounts.
     pub(crate) fn reserve(&mut self, accounts: usize) {
         self.accounts.reserve(accounts);

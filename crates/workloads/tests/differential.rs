@@ -55,7 +55,7 @@ fn check_block(seed: u64, tally: &mut Tally) -> Result<(), String> {
     let in_order_every =
         NonZeroUsize::new(if seed.is_multiple_of(3) { 1 + (seed / 3 % 4) as usize } else { 0 });
     // Another third run their first 1-8 transactions on the sequential engine first, as the
-    // policy's timed probe does.
+    // policy's probe does (both engines: the lanes then start over that state).
     let sequential_prefix =
         NonZeroUsize::new(if seed % 3 == 1 { 1 + (seed / 3 % 8) as usize } else { 0 });
     let what = format!(
@@ -68,7 +68,8 @@ fn check_block(seed: u64, tally: &mut Tally) -> Result<(), String> {
         let options = ExecuteOptions { in_order_every, sequential_prefix, ..Default::default() };
         let parallel =
             execute_with(Engine::Parallel { threads }, &workload.block, &workload.state, options);
-        let lanes = execute(Engine::Lanes { threads }, &workload.block, &workload.state);
+        let lanes =
+            execute_with(Engine::Lanes { threads }, &workload.block, &workload.state, options);
         (sequential, parallel, lanes)
     }));
     let Ok((sequential, parallel, lanes)) = run else {

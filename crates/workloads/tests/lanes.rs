@@ -87,7 +87,7 @@ fn adaptive(workload: &Workload) -> BlockOutput {
 fn the_adaptive_policy_runs_large_blocks_on_lanes() {
     // Probed first (64 transactions on the sequential engine), then the lanes run the rest
     // over the probe's state: one round, nothing run twice.
-    for workload in [raw_transfers(3_000, 7), hot_contention(3_000, 8, 0.3)] {
+    for workload in [raw_transfers(3_000, 7), erc20(3_000, 11), hot_contention(3_000, 8, 0.3)] {
         let output = adaptive(&workload);
         assert_eq!(output.stats.engine, EngineKind::Lanes { lanes: 2 }, "{}", workload.name);
         let probe = output.stats.probe.expect("probed");

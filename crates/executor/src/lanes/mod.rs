@@ -94,14 +94,20 @@ pub fn execute_lanes<S: StateSource + ?Sized>(
     execute_lanes_with(block, source, threads, ExecuteOptions::default())
 }
 
-/// [`execute_lanes`] with options (only what the tail engine uses).
+/// [`execute_lanes`] with options: [`ExecuteOptions::sequential_prefix`] runs the block's
+/// first transactions on the sequential engine before the rounds, as the adaptive policy's
+/// probe does; the rest is what the tail engine uses.
 pub fn execute_lanes_with<S: StateSource + ?Sized>(
     block: &Block,
     source: &S,
     threads: usize,
     options: ExecuteOptions,
 ) -> Result<BlockOutput, ExecutionError> {
-    execute_lanes_after(block, source, threads, options, None)
+    let prefix = match options.sequential_prefix {
+        Some(len) => Some(Prefix::run(block, source, len.get(), None)?),
+        None => None,
+    };
+    execute_lanes_after(block, source, threads, options, prefix)
 }
 
 /// [`execute_lanes_with`] for the rest of a block whose first transactions `prefix` ran (the
@@ -239,7 +245,7 @@ pub(crate) fn execute_lanes_after<'a, S: StateSource + ?Sized>(
                 let mut parts = db.into_parts();
                 // A lane's values of what the earlier rounds wrote are relative to their state,
                 // and the beneficiary's fees are credited there: those join that state.
-                moved.push(parts.split_off(base.addresses().chain([&beneficiary])));
+                moved.push(base.claim(&mut parts, &beneficiary)?);
                 rest.push(parts);
             }
             base.reserve(moved.iter().map(OverlayParts::written).sum());

@@ -58,12 +58,19 @@ pub fn run_all_engines(workload: &Workload) -> BlockOutput {
             workload.name
         );
     }
-    for threads in THREADS {
-        let lanes = execute(Engine::Lanes { threads }, &workload.block, &workload.state)
-            .unwrap_or_else(|e| panic!("{}: lanes ({threads} threads) failed: {e}", workload.name));
+    // The lanes, also after the first transactions ran in order (the policy's probe): the
+    // rounds then read, and finalise against, the state those left.
+    let plain = THREADS.map(|threads| (threads, None));
+    let prefixes = [(2, 1), (2, half)].map(|(threads, len)| (threads, NonZeroUsize::new(len)));
+    for (threads, sequential_prefix) in plain.into_iter().chain(prefixes) {
+        let options = ExecuteOptions { sequential_prefix, ..Default::default() };
+        let run = format!("lanes ({threads} threads, after {sequential_prefix:?} in order)");
+        let lanes =
+            execute_with(Engine::Lanes { threads }, &workload.block, &workload.state, options)
+                .unwrap_or_else(|e| panic!("{}: {run} failed: {e}", workload.name));
         assert!(
             lanes.same_result(&sequential),
-            "{}: lanes ({threads} threads) differ from sequential: {}",
+            "{}: {run} differs from sequential: {}",
             workload.name,
             lanes.first_difference(&sequential).unwrap_or_default()
         );
