@@ -173,7 +173,13 @@ impl<'a, S: StateSource + ?Sized> Overlay<'a, S> {
 
     /// The canonical changes of everything written so far, relative to the pre-block state.
     pub fn to_changes(&self) -> Result<StateChanges, SourceError> {
-        let mut changes = StateChanges::default();
+        // Gathered in the tables' order, sorted once at the end.
+        let mut changes = Vec::with_capacity(self.accounts.len());
+        let mut add = |address: Address, change: AccountChange| {
+            change.canonical(self.base, address).map(|kept| {
+                changes.extend(kept.map(|change| (address, change)));
+            })
+        };
         let empty = StorageOverlay::default();
         for (address, info) in &self.accounts {
             let storage = self.storage.get(address).unwrap_or(&empty);
@@ -190,7 +196,7 @@ impl<'a, S: StateSource + ?Sized> Overlay<'a, S> {
                 storage_cleared: storage.cleared,
                 storage: storage.slots.iter().map(|(k, v)| (*k, *v)).collect(),
             };
-            changes.insert_canonical(self.base, *address, change)?;
+            add(*address, change)?;
         }
         // Storage written to accounts whose info was never replaced.
         for (address, storage) in &self.storage {
@@ -204,9 +210,9 @@ impl<'a, S: StateSource + ?Sized> Overlay<'a, S> {
                 storage_cleared: storage.cleared,
                 storage: storage.slots.iter().map(|(k, v)| (*k, *v)).collect(),
             };
-            changes.insert_canonical(self.base, *address, change)?;
+            add(*address, change)?;
         }
-        Ok(changes)
+        Ok(StateChanges { accounts: changes.into_iter().collect() })
     }
 }
 

@@ -118,7 +118,119 @@ impl AccountChange {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StateChanges {
     /// Changed accounts, ordered by address.
-    pub accounts: BTreeMap<Address, AccountChange>,
+    pub accounts: AccountChanges,
+}
+
+/// Account changes ordered by address, in one sorted vector: a map that engines build from
+/// runs they already sorted without a tree's node per account (building a `BTreeMap` of a
+/// gigagas transfer block's 95,000 changes took 4.7 ms, on one core, after every engine).
+/// Lookups are binary searches.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AccountChanges(Vec<(Address, AccountChange)>);
+
+impl AccountChanges {
+    /// Changes already sorted by address, each address once.
+    pub fn from_sorted(sorted: Vec<(Address, AccountChange)>) -> Self {
+        debug_assert!(sorted.windows(2).all(|w| w[0].0 < w[1].0), "sorted, unique addresses");
+        Self(sorted)
+    }
+
+    /// Number of changed accounts.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether no account changed.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn position(&self, address: &Address) -> Result<usize, usize> {
+        self.0.binary_search_by(|(a, _)| a.cmp(address))
+    }
+
+    /// The change of `address`, if it changed.
+    pub fn get(&self, address: &Address) -> Option<&AccountChange> {
+        self.position(address).ok().map(|at| &self.0[at].1)
+    }
+
+    /// Whether `address` changed.
+    pub fn contains_key(&self, address: &Address) -> bool {
+        self.position(address).is_ok()
+    }
+
+    /// Sets the change of `address`, returning the one it replaces. Appending in address order
+    /// costs no search.
+    pub fn insert(&mut self, address: Address, change: AccountChange) -> Option<AccountChange> {
+        if self.0.last().is_none_or(|(last, _)| *last < address) {
+            self.0.push((address, change));
+            return None;
+        }
+        match self.position(&address) {
+            Ok(at) => Some(std::mem::replace(&mut self.0[at].1, change)),
+            Err(at) => {
+                self.0.insert(at, (address, change));
+                None
+            }
+        }
+    }
+
+    /// The changes in address order.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&Address, &AccountChange)> + '_ {
+        self.0.iter().map(|(address, change)| (address, change))
+    }
+
+    /// The changed addresses in order.
+    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &Address> + '_ {
+        self.0.iter().map(|(address, _)| address)
+    }
+
+    /// The changes in address order.
+    pub fn values(&self) -> impl DoubleEndedIterator<Item = &AccountChange> + '_ {
+        self.0.iter().map(|(_, change)| change)
+    }
+
+    /// The sorted vector.
+    pub fn into_sorted(self) -> Vec<(Address, AccountChange)> {
+        self.0
+    }
+}
+
+impl std::ops::Index<&Address> for AccountChanges {
+    type Output = AccountChange;
+
+    fn index(&self, address: &Address) -> &AccountChange {
+        self.get(address).unwrap_or_else(|| panic!("no change of {address}"))
+    }
+}
+
+impl<'a> IntoIterator for &'a AccountChanges {
+    type Item = (&'a Address, &'a AccountChange);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (Address, AccountChange)>,
+        fn(&'a (Address, AccountChange)) -> (&'a Address, &'a AccountChange),
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(address, change)| (address, change))
+    }
+}
+
+impl FromIterator<(Address, AccountChange)> for AccountChanges {
+    /// In any order; the last change of an address wins, as in a map.
+    fn from_iter<I: IntoIterator<Item = (Address, AccountChange)>>(iter: I) -> Self {
+        let mut changes: Vec<_> = iter.into_iter().collect();
+        // Stable: of equal addresses the last stays last, and is the one kept.
+        changes.sort_by_key(|(address, _)| *address);
+        changes.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                std::mem::swap(&mut later.1, &mut kept.1);
+            }
+            same
+        });
+        Self(changes)
+    }
 }
 
 impl StateChanges {
@@ -154,8 +266,7 @@ impl StateChanges {
     /// The changes of a list of canonical changes sorted by address (see
     /// [`AccountChange::canonical`]): built in one pass, without a search per account.
     pub fn from_sorted(accounts: Vec<(Address, AccountChange)>) -> Self {
-        debug_assert!(accounts.windows(2).all(|w| w[0].0 < w[1].0), "sorted, unique addresses");
-        Self { accounts: accounts.into_iter().collect() }
+        Self { accounts: AccountChanges::from_sorted(accounts) }
     }
 
     /// Describes the first difference between `self` and `other`, or `None` if they are equal.
@@ -272,5 +383,28 @@ mod tests {
         let difference = a.first_difference(&b).expect("they differ");
         assert!(difference.contains("slot 0x2"), "{difference}");
         assert_eq!(a.first_difference(&a.clone()), None);
+    }
+
+    fn change(balance: u64) -> AccountChange {
+        AccountChange { info: info(balance), ..Default::default() }
+    }
+
+    #[test]
+    fn account_changes_stay_sorted_and_the_last_change_of_an_address_wins() {
+        let [a, b, c] = [1u8, 2, 3].map(Address::repeat_byte);
+        let mut changes = AccountChanges::default();
+        assert_eq!(changes.insert(b, change(2)), None);
+        assert_eq!(changes.insert(c, change(3)), None, "appended");
+        assert_eq!(changes.insert(a, change(1)), None, "inserted in front");
+        assert_eq!(changes.insert(b, change(20)), Some(change(2)), "replaced");
+        assert_eq!(changes.keys().copied().collect::<Vec<_>>(), [a, b, c]);
+        assert_eq!(changes[&b], change(20));
+        assert!(changes.contains_key(&c) && !changes.contains_key(&Address::ZERO));
+        assert_eq!(changes.get(&Address::ZERO), None);
+
+        let collected: AccountChanges =
+            [(c, change(3)), (a, change(1)), (c, change(30)), (b, change(2))].into_iter().collect();
+        let expected = [(a, change(1)), (b, change(2)), (c, change(30))];
+        assert_eq!(collected.into_sorted(), expected);
     }
 }

@@ -12,7 +12,7 @@ pub mod memory;
 pub mod root;
 pub mod source;
 
-pub use changes::{AccountChange, StateChanges};
+pub use changes::{AccountChange, AccountChanges, StateChanges};
 pub use memory::{InMemoryState, MemoryAccount};
 pub use source::{SourceError, StateSource};
 

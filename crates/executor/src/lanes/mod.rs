@@ -667,11 +667,12 @@ fn merge_runs<S: StateSource + ?Sized>(
 ) -> Result<StateChanges, ExecutionError> {
     let total: usize = runs.iter().map(Vec::len).sum();
     let mut merged: Vec<(Address, AccountChange)> = Vec::with_capacity(total);
-    let mut runs: Vec<_> = runs.into_iter().map(|run| run.into_iter().peekable()).collect();
+    // Each run's head is looked at in place (`as_slice`), not moved out to be peeked at.
+    let mut runs: Vec<_> = runs.into_iter().map(Vec::into_iter).collect();
     loop {
         let mut next: Option<(usize, Address)> = None;
-        for (i, run) in runs.iter_mut().enumerate() {
-            if let Some((address, _)) = run.peek() {
+        for (i, run) in runs.iter().enumerate() {
+            if let Some((address, _)) = run.as_slice().first() {
                 if next.is_none_or(|(_, least)| *address < least) {
                     next = Some((i, *address));
                 }
@@ -693,7 +694,9 @@ fn merge_runs<S: StateSource + ?Sized>(
                 }
                 existing.code = existing.code.take().or(change.code);
                 existing.storage_cleared |= change.storage_cleared;
-                existing.storage.extend(change.storage);
+                // Both sorted, and disjoint: merged in one pass.
+                let mut slots = change.storage;
+                existing.storage.append(&mut slots);
             }
             _ => merged.push((address, change)),
         }

@@ -192,7 +192,7 @@ impl Finalizer {
         // The runs' memory goes before the map's nodes are allocated: holding both with `out`
         // made finalisation the peak of a block's heap.
         drop((rows, slots));
-        Ok(StateChanges { accounts: out.into_iter().collect() })
+        Ok(StateChanges::from_sorted(out))
     }
 }
 
