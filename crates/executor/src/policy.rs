@@ -32,9 +32,12 @@
 //! at one pool or token, conflict too often for lanes: they stay on the parallel engine.)
 //!
 //! The look at senders and recipients is one pass (`parallel::predict`); when the block runs in
-//! parallel, the scheduler reuses it to hold back predicted followers.
+//! parallel, the scheduler reuses it to hold back predicted followers. Blocks for the lanes
+//! engine only need the two chain rules, which a majority vote decides without its tables.
 
 use crate::{block::Block, outcome::FallbackReason, parallel::predict::Predictions};
+use alloy_primitives::{Address, TxKind};
+use revm::context::TxEnv;
 
 /// Blocks with fewer transactions run sequentially.
 pub const MIN_TRANSACTIONS: usize = 24;
@@ -85,20 +88,72 @@ pub(crate) fn plan(block: &Block, threads: usize) -> (Decision, Option<Predictio
     if gas < MIN_GAS {
         return (Decision::Sequential(FallbackReason::TooLittleGas { gas }), None);
     }
-    let predictions = Predictions::of(block);
-    let longest = predictions.longest_sender_chain();
-    if (txs as f64) < MIN_CHAIN_PARALLELISM * longest as f64 {
-        return (Decision::Sequential(FallbackReason::SenderChain { longest, txs }), None);
+    // The lanes engine needs no predictions: a large block is only checked for a chain that
+    // caps it, without the tables (`Predictions::of` took 1.3-4 ms of one core on the gigagas
+    // workloads, before any lane started; the vote takes 0.5-1 ms).
+    let predictions = (txs < MIN_LANES_TRANSACTIONS).then(|| Predictions::of(block));
+    let (senders, bare_calls) = match &predictions {
+        Some(predictions) => (predictions.longest_sender_chain(), predictions.longest_bare_chain()),
+        None => majority_chains(block),
+    };
+    if (txs as f64) < MIN_CHAIN_PARALLELISM * senders as f64 {
+        let reason = FallbackReason::SenderChain { longest: senders, txs };
+        return (Decision::Sequential(reason), None);
     }
-    let longest = predictions.longest_bare_chain();
-    if (txs as f64) < MIN_CHAIN_PARALLELISM * longest as f64 {
-        return (Decision::Sequential(FallbackReason::BareCallChain { longest, txs }), None);
+    if (txs as f64) < MIN_CHAIN_PARALLELISM * bare_calls as f64 {
+        let reason = FallbackReason::BareCallChain { longest: bare_calls, txs };
+        return (Decision::Sequential(reason), None);
     }
     let threads = threads.min(txs / MIN_TRANSACTIONS_PER_WORKER).max(2);
-    if txs >= MIN_LANES_TRANSACTIONS {
-        return (Decision::Lanes { threads }, None);
+    match predictions {
+        Some(predictions) => (Decision::Parallel { threads }, Some(predictions)),
+        None => (Decision::Lanes { threads }, None),
     }
-    (Decision::Parallel { threads }, Some(predictions))
+}
+
+/// The transactions of the block's busiest sender, and the bare calls to its busiest bare-call
+/// recipient: exact where more than half of the block, otherwise at most half. The chain rules
+/// only act on chains of more than `1 / MIN_CHAIN_PARALLELISM` (71%) of the block, so this
+/// decides as the exact counts would, without a table: Boyer and Moore's majority vote, a
+/// candidate of each from one pass, counted in a second.
+fn majority_chains(block: &Block) -> (usize, usize) {
+    let bare_call = |tx: &TxEnv| match tx.kind {
+        TxKind::Call(to) if tx.data.is_empty() && tx.value.is_zero() => Some(to),
+        _ => None,
+    };
+    let mut senders = Vote::default();
+    let mut bare_calls = Vote::default();
+    for tx in &block.transactions {
+        senders.cast(Some(tx.caller));
+        bare_calls.cast(bare_call(tx));
+    }
+    let (mut sender_count, mut bare_count) = (0, 0);
+    for tx in &block.transactions {
+        sender_count += usize::from(senders.candidate == Some(tx.caller));
+        bare_count += usize::from(bare_calls.candidate.is_some_and(|to| bare_call(tx) == Some(to)));
+    }
+    (sender_count, bare_count)
+}
+
+/// One majority vote: the value that more than half of the values cast share, if one does,
+/// ends as the candidate.
+#[derive(Default)]
+struct Vote {
+    candidate: Option<Address>,
+    votes: usize,
+}
+
+impl Vote {
+    fn cast(&mut self, value: Option<Address>) {
+        if self.votes == 0 {
+            self.candidate = value;
+            self.votes = 1;
+        } else if value == self.candidate {
+            self.votes += 1;
+        } else {
+            self.votes -= 1;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -127,10 +182,42 @@ mod tests {
     fn large_blocks_run_on_lanes() {
         let txs: Vec<_> = (0..3_000).map(|i| tx(i, 100_000 + i, 1, &[])).collect();
         assert_eq!(decide(&block(txs.clone()), 2), Decision::Lanes { threads: 2 });
-        // Unless one sender's chain caps them (9 in 10 from one sender).
+        // Unless one sender's chain caps them (9 in 10 from one sender, and the first).
         let txs: Vec<_> =
             (0..3_000).map(|i| tx(if i % 10 == 0 { i } else { 0 }, 100_000 + i, 1, &[])).collect();
-        assert!(matches!(decide(&block(txs), 2), Decision::Sequential(_)));
+        assert_eq!(
+            decide(&block(txs), 2),
+            Decision::Sequential(FallbackReason::SenderChain { longest: 2_701, txs: 3_000 })
+        );
+        // Or the bare calls to one address (three in four), with payments in between.
+        let txs: Vec<_> = (0..3_000)
+            .map(|i| if i % 4 == 0 { tx(i, 1_000 + i, 1, &[]) } else { tx(i, 7, 0, &[]) })
+            .collect();
+        assert_eq!(
+            decide(&block(txs), 2),
+            Decision::Sequential(FallbackReason::BareCallChain { longest: 2_250, txs: 3_000 })
+        );
+    }
+
+    #[test]
+    fn the_majority_vote_counts_exactly_what_is_over_half() {
+        // Over half: the exact counts, wherever the majority's transactions sit.
+        for (share, shift) in [(0.51, 0), (0.75, 1_000), (1.0, 0)] {
+            let n = 2_000u64;
+            let ones = (share * n as f64) as u64;
+            let txs: Vec<_> = (0..n)
+                .map(|i| {
+                    let from = if (i + shift) % n < ones { 0 } else { 1 + i };
+                    tx(from, 100_000 + i, 1, &[])
+                })
+                .collect();
+            let block = block(txs);
+            let exact = Predictions::of(&block);
+            assert_eq!(majority_chains(&block), (exact.longest_sender_chain(), 0), "{share}");
+        }
+        // At most half: any count no larger.
+        let txs: Vec<_> = (0..2_000).map(|i| tx(i % 2, 100_000 + i, 1, &[])).collect();
+        assert!(majority_chains(&block(txs)).0 <= 1_000);
     }
 
     #[test]
