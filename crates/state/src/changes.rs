@@ -251,6 +251,8 @@ impl StateChanges {
 
     /// Adds the final state of `address`, dropping whatever equals the pre-state in `source`,
     /// so that the result is canonical. An account equal to its pre-state is not added.
+    /// Accounts added in address order are appended; out of order each insert shifts the
+    /// accounts after it (many changes: collect them, then `collect` into [`AccountChanges`]).
     pub fn insert_canonical<S: StateSource + ?Sized>(
         &mut self,
         source: &S,
