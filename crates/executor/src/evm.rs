@@ -165,6 +165,12 @@ pub(crate) fn beneficiary_fee<CTX: ContextTr>(ctx: &CTX, gas: &Gas) -> U256 {
 pub(crate) trait DefersFee {
     /// Records the running transaction's deferred fee.
     fn defer_fee(&mut self, fee: U256);
+
+    /// Whether fees are deferred at all (else every transaction pays the beneficiary as revm
+    /// does).
+    fn defers_fees(&self) -> bool {
+        true
+    }
 }
 
 /// revm's mainnet handler with the beneficiary's fee deferred (into the database, see
@@ -194,7 +200,9 @@ where
         exec_result: &mut FrameResult,
     ) -> Result<(), Self::Error> {
         let ctx = evm.ctx();
-        if ctx.journaled_state.inner.state.contains_key(&ctx.block.beneficiary) {
+        if !ctx.journaled_state.database.defers_fees()
+            || ctx.journaled_state.inner.state.contains_key(&ctx.block.beneficiary)
+        {
             return post_execution::reward_beneficiary(ctx, exec_result.gas()).map_err(From::from);
         }
         let fee = beneficiary_fee(ctx, exec_result.gas());

@@ -183,6 +183,9 @@ pub fn execute_with<S: StateSource + ?Sized>(
                     lanes::execute_lanes_with(block, source, threads, options)
                 }
             }
+            (policy::Decision::SplitSender { threads }, _) => {
+                lanes::execute_lanes_with(block, source, threads, options)
+            }
             (policy::Decision::Sequential(reason), _) => {
                 let mut output = sequential::execute_sequential_with(block, source, options)?;
                 output.stats.fallback = Some(reason);

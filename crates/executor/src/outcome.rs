@@ -97,11 +97,16 @@ pub struct LaneStats {
     pub tail: usize,
     /// Whether the tail ran on the parallel engine (else on the sequential one).
     pub tail_parallel: bool,
+    /// Rounds that split one sender's transactions into segments, one per lane.
+    pub split_rounds: usize,
 }
 
 impl std::fmt::Display for LaneStats {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} round{}", self.rounds, if self.rounds == 1 { "" } else { "s" })?;
+        if self.split_rounds > 0 {
+            write!(f, ", {} split", self.split_rounds)?;
+        }
         if self.discarded > 0 {
             write!(f, ", {} discarded", self.discarded)?;
         }

@@ -65,6 +65,13 @@ pub enum Decision {
         /// Lane count.
         threads: usize,
     },
+    /// Run the lanes engine with this many lanes, which split the transactions of the sender
+    /// that has most of the block into segments (`lanes/split.rs`): payments from one
+    /// account, which the other engines run one after the other.
+    SplitSender {
+        /// Lane count.
+        threads: usize,
+    },
     /// Run the sequential engine, for this reason.
     Sequential(FallbackReason),
 }
@@ -96,7 +103,11 @@ pub(crate) fn plan(block: &Block, threads: usize) -> (Decision, Option<Predictio
         Some(predictions) => (predictions.longest_sender_chain(), predictions.longest_bare_chain()),
         None => majority_chains(block),
     };
+    let threads = threads.min(txs / MIN_TRANSACTIONS_PER_WORKER).max(2);
     if (txs as f64) < MIN_CHAIN_PARALLELISM * senders as f64 {
+        if splits(&block.transactions) {
+            return (Decision::SplitSender { threads }, None);
+        }
         let reason = FallbackReason::SenderChain { longest: senders, txs };
         return (Decision::Sequential(reason), None);
     }
@@ -104,7 +115,6 @@ pub(crate) fn plan(block: &Block, threads: usize) -> (Decision, Option<Predictio
         let reason = FallbackReason::BareCallChain { longest: bare_calls, txs };
         return (Decision::Sequential(reason), None);
     }
-    let threads = threads.min(txs / MIN_TRANSACTIONS_PER_WORKER).max(2);
     match predictions {
         Some(predictions) => (Decision::Parallel { threads }, Some(predictions)),
         None => (Decision::Lanes { threads }, None),
@@ -133,6 +143,35 @@ fn majority_chains(block: &Block) -> (usize, usize) {
         bare_count += usize::from(bare_calls.candidate.is_some_and(|to| bare_call(tx) == Some(to)));
     }
     (sender_count, bare_count)
+}
+
+/// The sender of more than half of `txs`, if one is, with its transactions.
+pub(crate) fn majority_sender(txs: &[TxEnv]) -> Option<(Address, usize)> {
+    let mut vote = Vote::default();
+    for tx in txs {
+        vote.cast(Some(tx.caller));
+    }
+    let sender = vote.candidate?;
+    let count = txs.iter().filter(|tx| tx.caller == sender).count();
+    (2 * count > txs.len()).then_some((sender, count))
+}
+
+/// Whether the lanes engine's split pays off on a block whose busiest sender caps it: at
+/// least three in four of that sender's transactions are calls without calldata or EIP-7702
+/// authorizations (payments, which run no code when the recipient has none), so that the
+/// lanes rarely wait for each other's value of the sender.
+fn splits(txs: &[TxEnv]) -> bool {
+    let Some((sender, count)) = majority_sender(txs) else { return false };
+    let payments = txs
+        .iter()
+        .filter(|tx| {
+            tx.caller == sender
+                && tx.kind.is_call()
+                && tx.data.is_empty()
+                && tx.authorization_list.is_empty()
+        })
+        .count();
+    4 * payments >= 3 * count
 }
 
 /// One majority vote: the value that more than half of the values cast share, if one does,
@@ -182,11 +221,16 @@ mod tests {
     fn large_blocks_run_on_lanes() {
         let txs: Vec<_> = (0..3_000).map(|i| tx(i, 100_000 + i, 1, &[])).collect();
         assert_eq!(decide(&block(txs.clone()), 2), Decision::Lanes { threads: 2 });
-        // Unless one sender's chain caps them (9 in 10 from one sender, and the first).
-        let txs: Vec<_> =
-            (0..3_000).map(|i| tx(if i % 10 == 0 { i } else { 0 }, 100_000 + i, 1, &[])).collect();
+        // Unless one sender's chain caps them (9 in 10 from one sender, and the first): its
+        // payments are split, its calls run sequentially.
+        let busy = |data: &'static [u8]| -> Vec<TxEnv> {
+            (0..3_000)
+                .map(|i| tx(if i % 10 == 0 { i } else { 0 }, 100_000 + i, 1, data))
+                .collect()
+        };
+        assert_eq!(decide(&block(busy(&[])), 2), Decision::SplitSender { threads: 2 });
         assert_eq!(
-            decide(&block(txs), 2),
+            decide(&block(busy(&[1, 2, 3, 4])), 2),
             Decision::Sequential(FallbackReason::SenderChain { longest: 2_701, txs: 3_000 })
         );
         // Or the bare calls to one address (three in four), with payments in between.
@@ -244,9 +288,16 @@ mod tests {
     }
 
     #[test]
-    fn one_busy_sender_runs_sequentially() {
+    fn one_busy_senders_payments_are_split_and_its_calls_run_sequentially() {
+        // 80 payments from one sender (an exchange paying out), 20 from others.
         let mut txs: Vec<_> = (0..80).map(|i| tx(7, 1_000 + i, 1, &[])).collect();
         txs.extend((0..20).map(|i| tx(100 + i, 1_000, 1, &[])));
+        assert_eq!(decide(&block(txs.clone()), 2), Decision::SplitSender { threads: 2 });
+        assert_eq!(decide(&block(txs.clone()), 16), Decision::SplitSender { threads: 8 });
+        // Calls with calldata run code that may read the sender: a chain.
+        for tx in &mut txs[..30] {
+            tx.data = Bytes::from_static(&[0xa9, 0x05, 0x9c, 0xbb]);
+        }
         assert_eq!(
             decide(&block(txs), 2),
             Decision::Sequential(FallbackReason::SenderChain { longest: 80, txs: 100 })

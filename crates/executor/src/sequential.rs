@@ -86,8 +86,9 @@ pub(crate) trait Tracking: std::fmt::Debug {
     fn slot_read(&mut self, address: Address, slot: U256);
     /// The current transaction wrote a slot; `old` is the overlay's value before.
     fn slot_written(&mut self, address: Address, slot: U256, old: Option<U256>);
-    /// The current transaction asked whether an account has storage (EIP-7610).
-    fn storage_probed(&mut self, address: Address);
+    /// The current transaction asked whether an account has storage (EIP-7610); `held`:
+    /// whether the overlay held storage of it then.
+    fn storage_probed(&mut self, address: Address, held: bool);
 }
 
 /// The sequential engine's overlay records nothing.
@@ -112,7 +113,7 @@ impl Tracking for Untracked {
     #[inline(always)]
     fn slot_written(&mut self, _: Address, _: U256, _: Option<U256>) {}
     #[inline(always)]
-    fn storage_probed(&mut self, _: Address) {}
+    fn storage_probed(&mut self, _: Address, _: bool) {}
 }
 
 /// What the overlay knows of an account's value before the block, without a second lookup
@@ -343,6 +344,21 @@ impl<'a, S: StateSource + ?Sized, T: Tracking> OverlayDb<'a, S, T> {
     ) -> Self {
         let OverlayParts { accounts, storage, codes, rewriting_txs } = parts;
         Self { source, hashes, accounts, storage, codes, rewriting_txs, track }
+    }
+
+    /// Sets the value of `address`, an account the overlay holds, to `now`, and what it was
+    /// before to `before` (what the overlay's source has): a split round of the lanes engine
+    /// settles its sender so (`lanes/split.rs`).
+    pub(crate) fn settle_account(
+        &mut self,
+        address: &Address,
+        now: AccountInfo,
+        before: &AccountInfo,
+    ) {
+        if let Some(loaded) = self.accounts.get_mut(address) {
+            loaded.now = Some(now);
+            loaded.before = Before::existing(&AccountState::from(before));
+        }
     }
 
     /// Transactions so far that wrote a storage slot an earlier one had written.
@@ -655,7 +671,7 @@ type SeqHandler<'a, S, T> = MainnetHandler<
 
 impl<S: StateSource + ?Sized, T: Tracking> StorageProbe for OverlayDb<'_, S, T> {
     fn has_storage(&mut self, address: Address) -> Result<bool, DbError> {
-        self.track.storage_probed(address);
+        self.track.storage_probed(address, self.storage.contains_key(&address));
         if let Some(overlay) = self.storage.get(&address) {
             if overlay.slots.values().any(|v| !v.is_zero()) {
                 return Ok(true);

@@ -17,12 +17,17 @@ pub struct Code {
 }
 
 impl Code {
+    /// Code of raw bytes (a hand-assembled contract).
+    pub fn new(bytes: Vec<u8>) -> Self {
+        let hash = keccak256(&bytes);
+        Self { bytecode: Bytecode::new_raw(bytes.into()), hash }
+    }
+
     fn from_hex(name: &str, text: &str) -> Self {
         let bytes = hex::decode(text.trim())
             .unwrap_or_else(|e| panic!("assets/{name} is not valid hex: {e}"));
         assert!(!bytes.is_empty(), "assets/{name} is empty");
-        let hash = keccak256(&bytes);
-        Self { bytecode: Bytecode::new_raw(bytes.into()), hash }
+        Self::new(bytes)
     }
 }
 

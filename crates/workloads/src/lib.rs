@@ -30,7 +30,8 @@ pub mod slots;
 pub use builder::BlockBuilder;
 pub use generators::{
     beneficiary_read, create2_selfdestruct, eip7702, erc20, hot_contention, hot_recipient, mixed,
-    raw_transfers, reverts_and_oog, standard, transfer_chain, uniswap, uniswap_shared_pool,
+    payouts, raw_transfers, reverts_and_oog, standard, transfer_chain, uniswap,
+    uniswap_shared_pool,
 };
 
 use lanes_executor::Block;

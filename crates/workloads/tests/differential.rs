@@ -3,8 +3,11 @@
 //! engine and by the lanes engine with a thread count drawn from the block's seed; the results
 //! must be equal.
 //!
+//! A second test does the same on payout blocks ([`lanes_workloads::payouts`]: one account
+//! sends most transactions), which the lanes engine splits into segments.
+//!
 //! `LANES_DIFF_SEED` overrides the base seed (decimal or 0x-hex) and `LANES_DIFF_BLOCKS` the
-//! number of blocks; block `k` uses seed `base + k`. Every block is checked; the failure lists
+//! number of blocks (`LANES_DIFF_PAYOUT_BLOCKS` of the second test); block `k` uses seed `base + k`. Every block is checked; the failure lists
 //! each block that differed with the seed that rebuilds it: `LANES_DIFF_SEED=<seed>
 //! LANES_DIFF_BLOCKS=1 cargo test --release -p lanes-workloads --test differential` (the parallel
 //! engine's interleavings vary from run to run, so a race may need several runs to show again).
@@ -18,6 +21,7 @@ use std::{collections::BTreeMap, num::NonZeroUsize, panic::AssertUnwindSafe};
 
 const DEFAULT_SEED: u64 = 0x1a4e_5d1f;
 const DEFAULT_BLOCKS: u64 = 2_000;
+const DEFAULT_PAYOUT_BLOCKS: u64 = 600;
 
 fn env_u64(name: &str) -> Option<u64> {
     let text = std::env::var(name).ok()?;
@@ -46,10 +50,15 @@ struct Tally {
     lanes: BTreeMap<&'static str, usize>,
 }
 
-/// Executes the block of `seed` with both engines; returns why they disagree, if they do.
-fn check_block(seed: u64, tally: &mut Tally) -> Result<(), String> {
+/// Executes the block `generate` makes from `seed` with every engine; returns why they
+/// disagree, if they do.
+fn check_block(
+    seed: u64,
+    generate: fn(usize, u64) -> lanes_workloads::Workload,
+    tally: &mut Tally,
+) -> Result<(), String> {
     let (size, threads) = block_shape(seed);
-    let workload = lanes_workloads::mixed(size, seed);
+    let workload = generate(size, seed);
     // A third of the blocks also force the in-order windows of the parallel engine's throttle,
     // every 1-4 transactions (invalid transactions and block gas included).
     let in_order_every =
@@ -91,6 +100,10 @@ fn check_block(seed: u64, tally: &mut Tally) -> Result<(), String> {
             _ => "several rounds",
         };
         *tally.lanes.entry(kind).or_default() += 1;
+        if stats.split_rounds > 0 {
+            let kind = if stats.rounds > 1 { "split, several rounds" } else { "split, one round" };
+            *tally.lanes.entry(kind).or_default() += 1;
+        }
     }
     for result in &sequential.results {
         let kind = match result {
@@ -122,7 +135,7 @@ fn parallel_matches_sequential_on_mixed_blocks() {
     let mut failures = Vec::new();
     for k in 0..blocks {
         let seed = base.wrapping_add(k);
-        if let Err(failure) = check_block(seed, &mut tally) {
+        if let Err(failure) = check_block(seed, lanes_workloads::mixed, &mut tally) {
             eprintln!("MISMATCH {failure}");
             failures.push(failure);
         }
@@ -149,6 +162,42 @@ fn parallel_matches_sequential_on_mixed_blocks() {
         }
         for spec in [SpecId::SHANGHAI, SpecId::CANCUN, SpecId::PRAGUE] {
             assert!(tally.specs.contains_key(&format!("{spec:?}")), "no {spec:?} block: {tally:?}");
+        }
+    }
+}
+
+#[test]
+fn lanes_match_sequential_on_payout_blocks() {
+    // Blocks one account sends most of: the lanes engine splits them (`lanes/split.rs`).
+    let base = env_u64("LANES_DIFF_SEED").unwrap_or(DEFAULT_SEED);
+    let blocks = env_u64("LANES_DIFF_PAYOUT_BLOCKS").unwrap_or(DEFAULT_PAYOUT_BLOCKS);
+    let mut tally = Tally::default();
+    let mut failures = Vec::new();
+    for k in 0..blocks {
+        let seed = base.wrapping_add(k);
+        if let Err(failure) = check_block(seed, lanes_workloads::payouts, &mut tally) {
+            eprintln!("MISMATCH {failure}");
+            failures.push(failure);
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "an engine != sequential on {} of {blocks} payout blocks; reproduce one with \
+         LANES_DIFF_SEED=<seed> LANES_DIFF_PAYOUT_BLOCKS=1 cargo test --release -p \
+         lanes-workloads --test differential lanes_match\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    println!("{blocks} payout blocks from seed {base}: {tally:?}");
+    if blocks >= 100 {
+        for kind in ["success", "revert", "invalid: rejected"] {
+            assert!(
+                tally.outcomes.get(kind).copied().unwrap_or(0) > 0,
+                "no {kind} outcome: {tally:?}"
+            );
+        }
+        for kind in ["split, one round", "split, several rounds"] {
+            assert!(tally.lanes.get(kind).copied().unwrap_or(0) > 0, "no lanes {kind}: {tally:?}");
         }
     }
 }

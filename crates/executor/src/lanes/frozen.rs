@@ -1,20 +1,29 @@
 //! The state a round of lanes reads: the block's pre-state under the writes of every
-//! transaction the earlier rounds kept, frozen while the round runs.
+//! transaction the earlier rounds kept, frozen while the round runs; for a lane of a split
+//! round (`split.rs`), with the sender's value it assumes at its start.
 
 use crate::sequential::OverlayDb;
 use alloy_primitives::{Address, B256, U256};
 use lanes_state::{SourceError, StateSource};
 use revm::{bytecode::Bytecode, state::AccountInfo};
 
-/// The pre-state `source` with the earlier rounds' overlay `base` on top.
+/// The pre-state `source` with the earlier rounds' overlay `base` on top, and one account
+/// assumed (`sender`).
 #[derive(Debug)]
 pub(crate) struct Frozen<'b, 'a, S: ?Sized> {
     pub(crate) base: &'b OverlayDb<'a, S>,
     pub(crate) source: &'a S,
+    /// An account read as this value, whatever `base` and `source` say.
+    pub(crate) sender: Option<(Address, AccountInfo)>,
 }
 
 impl<S: StateSource + ?Sized> StateSource for Frozen<'_, '_, S> {
     fn account(&self, address: Address) -> Result<Option<AccountInfo>, SourceError> {
+        if let Some((sender, assumed)) = &self.sender {
+            if *sender == address {
+                return Ok(Some(assumed.clone()));
+            }
+        }
         match self.base.loaded(&address) {
             Some(now) => Ok(now.clone()),
             None => self.source.account(address),

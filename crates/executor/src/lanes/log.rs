@@ -136,13 +136,25 @@ pub(crate) struct LaneLog {
     undo: Vec<Undo>,
     /// Accounts whose storage a transaction of the epoch wiped, and when (first time).
     pub(crate) wipes: Vec<(Address, u32)>,
-    /// Accounts a transaction of the epoch asked whether they have storage (EIP-7610), and when.
-    pub(crate) probes: Vec<(Address, u32)>,
+    /// Accounts a transaction of the epoch asked whether they have storage (EIP-7610), when,
+    /// and whether the lane held storage of the account then.
+    pub(crate) probes: Vec<(Address, u32, bool)>,
     /// The fee the running transaction deferred (set by the lane's handler).
     pub(crate) fee: Option<U256>,
+    /// An account whose balance the lane assumed (a split round's sender): `BALANCE` of it
+    /// sets `balance_read`.
+    pub(crate) watch: Option<Address>,
+    /// The running transaction read the balance of `watch`.
+    pub(crate) balance_read: bool,
+    /// Whether the lane defers fees (not the first lane of a split round, which runs from the
+    /// true state: it pays the beneficiary as revm does).
+    pub(crate) defer_fees: bool,
     /// Keep the undo log of earlier epochs: the block's gas check, made after the round, may
     /// still cut in them (not when every transaction's gas limit fits in the block together).
     pub(crate) keep_undo: bool,
+    /// Record the undo log at all: not in a lane no cut can reach (the first lane of a split
+    /// round, when no gas check can cut it: `split.rs`).
+    pub(crate) record_undo: bool,
 }
 
 impl LaneLog {
@@ -161,7 +173,19 @@ impl LaneLog {
             wipes: Vec::new(),
             probes: Vec::new(),
             fee: None,
+            defer_fees: true,
+            watch: None,
+            balance_read: false,
             keep_undo: false,
+            record_undo: true,
+        }
+    }
+
+    /// Makes room in the undo log for `writes` more writes (a split lane's whole segment is one
+    /// epoch: growing the log by doubling copied it and faulted in fresh pages as it ran).
+    pub(crate) fn reserve_undo(&mut self, writes: usize) {
+        if self.record_undo {
+            self.undo.reserve(writes);
         }
     }
 
@@ -196,6 +220,10 @@ impl<S: StateSource + ?Sized> DefersFee for LaneDb<'_, S> {
     fn defer_fee(&mut self, fee: U256) {
         self.track.fee = Some(fee);
     }
+
+    fn defers_fees(&self) -> bool {
+        self.track.defer_fees
+    }
 }
 
 impl Tracking for LaneLog {
@@ -205,6 +233,7 @@ impl Tracking for LaneLog {
     fn begin(&mut self, tx: usize) {
         self.tx = tx as u32;
         self.fee = None;
+        self.balance_read = false;
     }
 
     fn first_read(&mut self, address: &Address) -> Mark {
@@ -227,14 +256,18 @@ impl Tracking for LaneLog {
         was_written: bool,
     ) {
         let last_write = wrote(&mut self.written, self.tx, Location::Account(address), mark);
-        self.undo.push(Undo::Account { tx: self.tx, address, old, was_written, last_write });
+        if self.record_undo {
+            self.undo.push(Undo::Account { tx: self.tx, address, old, was_written, last_write });
+        }
     }
 
     fn storage_wiped(&mut self, address: Address, old: Option<StorageOverlay>) {
         if !self.wipes.iter().any(|(wiped, _)| *wiped == address) {
             self.wipes.push((address, self.tx));
         }
-        self.undo.push(Undo::Storage { tx: self.tx, address, old });
+        if self.record_undo {
+            self.undo.push(Undo::Storage { tx: self.tx, address, old });
+        }
     }
 
     fn slot_read(&mut self, address: Address, slot: U256) {
@@ -245,11 +278,13 @@ impl Tracking for LaneLog {
         let tx = self.tx;
         let mark = self.slots.entry((address, slot)).or_insert_with(|| Mark::read_by(tx));
         let last_write = wrote(&mut self.written, tx, Location::Slot(address, slot), mark);
-        self.undo.push(Undo::Slot { tx, address, slot, old, last_write });
+        if self.record_undo {
+            self.undo.push(Undo::Slot { tx, address, slot, old, last_write });
+        }
     }
 
-    fn storage_probed(&mut self, address: Address) {
-        self.probes.push((address, self.tx));
+    fn storage_probed(&mut self, address: Address, held: bool) {
+        self.probes.push((address, self.tx, held));
     }
 }
 

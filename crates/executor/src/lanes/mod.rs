@@ -10,7 +10,10 @@
 //!
 //! ## A round
 //! 1. **Plan** (`partition.rs`): each transaction goes to the lane of its sender (nonces never
-//!    cross lanes), or of a key the earlier rounds learned.
+//!    cross lanes), or of a key the earlier rounds learned. When one sender has so much of the
+//!    rest that this would leave one lane with nearly all of it, the round is *split* instead
+//!    (`split.rs`): each lane runs a contiguous segment of the block, the later ones from an
+//!    assumed value of that sender, checked after the round.
 //! 2. **Epochs**: every lane runs its transactions of the epoch in block order, then at a
 //!    barrier checks what it read in the epoch against what the other lanes wrote: a read by
 //!    transaction `j` of a location another lane's transaction `i < j` wrote means `j` may have
@@ -52,6 +55,7 @@ mod frozen;
 mod log;
 mod partition;
 mod run;
+mod split;
 
 use crate::{
     block::Block,
@@ -70,7 +74,8 @@ use log::{mark_of, may_have_written, roll_back, LaneDb, LaneLog, Mark, NONE};
 use parking_lot::{Mutex, RwLock};
 use partition::{Keys, Learned, Plan};
 use revm::{context_interface::JournalTr, database_interface::DatabaseCommit, Journal};
-use run::Lane;
+use run::{Assign, Lane};
+use split::Split;
 use std::{
     ops::Range,
     sync::atomic::{AtomicUsize, Ordering},
@@ -81,6 +86,8 @@ use std::{
 pub const MAX_ROUNDS: usize = 6;
 /// The shortest epoch, in transactions of the block.
 const MIN_EPOCH: usize = 32;
+/// Writes of accounts and slots a transaction makes, about (a payment: sender, recipient).
+const WRITES_PER_TX: usize = 2;
 /// A rest at least this long goes to the parallel engine after the last round.
 const MIN_PARALLEL_TAIL: usize = 64;
 
@@ -151,33 +158,76 @@ pub(crate) fn execute_lanes_after<'a, S: StateSource + ?Sized>(
     // side by side (commutative credits).
     let mut chained = false;
     let mut learned_account = false;
+    // Whether the last round split one sender's transactions: a rest left after it is that
+    // sender's chain.
+    let mut last_split = false;
     while start < n && lane_stats.rounds < MAX_ROUNDS {
-        let plan = Plan::new(block, start, lanes, &learned);
-        if plan.speedup_cap < MIN_CHAIN_PARALLELISM {
-            chained = !learned_account;
-            break;
-        }
+        // One sender's transactions, most of the rest, split into segments; else by sender.
+        let split = if lanes > 1 { Split::plan(block, start, lanes, &base, source) } else { None };
+        let plan = match split {
+            Some(_) => None,
+            None => Some(Plan::new(block, start, lanes, &learned)),
+        };
+        let assign = match (&split, &plan) {
+            (Some(split), _) => Assign::Split(split),
+            (None, Some(plan)) if plan.speedup_cap >= MIN_CHAIN_PARALLELISM => {
+                Assign::Plan(plan, &learned)
+            }
+            _ => {
+                chained = !learned_account;
+                break;
+            }
+        };
         lane_stats.rounds += 1;
-        let frozen = Frozen { base: &base, source };
+        lane_stats.split_rounds += usize::from(split.is_some());
+        last_split = split.is_some();
+        let frozen: Vec<Frozen<'_, '_, S>> = (0..lanes)
+            .map(|lane| Frozen {
+                base: &base,
+                source,
+                sender: split.as_ref().and_then(|split| {
+                    split.assumed_account(lane).map(|assumed| (split.sender, assumed))
+                }),
+            })
+            .collect();
         let round = Round {
             block,
-            plan: &plan,
-            learned: &learned,
+            assign,
             cfg: &cfg,
-            lanes: (0..lanes)
-                .map(|_| {
+            lanes: frozen
+                .iter()
+                .enumerate()
+                .map(|(lane, frozen)| {
                     let mut log = LaneLog::new(expected_accounts / lanes, expected_slots / lanes);
                     log.keep_undo = !gas_fits;
+                    if let Some(split) = &split {
+                        // The first lane of a split round is the block in order from the
+                        // round's state: it pays the beneficiary, which may be the split
+                        // sender, and only the block's gas check can cut it. A later lane may
+                        // be cut anywhere in its segment: one epoch.
+                        log.defer_fees = lane > 0;
+                        log.record_undo = lane > 0 || !gas_fits;
+                        log.reserve_undo(WRITES_PER_TX * split.segment(lane).len());
+                    }
                     let db = LaneDb::tracked(
-                        &frozen,
+                        frozen,
                         &block.context.block_hashes,
                         expected_accounts / lanes,
                         log,
                     );
-                    RwLock::new(Lane::new(db))
+                    let expected = match &split {
+                        Some(split) => split.segment(lane).len(),
+                        None => (n - start) / lanes,
+                    };
+                    RwLock::new(Lane::new(db, expected))
                 })
                 .collect(),
-            epochs: epochs(start, n),
+            // A split round's lanes run different ranges of the block: one epoch, checked once.
+            epochs: if split.is_some() {
+                std::iter::once(start..n).collect()
+            } else {
+                epochs(start, n)
+            },
             cut: AtomicUsize::new(n),
             conflict: Mutex::new(None),
             next_lane: AtomicUsize::new(0),
@@ -203,6 +253,21 @@ pub(crate) fn execute_lanes_after<'a, S: StateSource + ?Sized>(
             lane_cells.into_iter().map(RwLock::into_inner).collect();
         let conflict = conflict.into_inner();
         let mut cut = cut.into_inner();
+        // Whether the first lane of a split round must go: it kept no undo log (only the
+        // block's gas check could cut it), and a cut inside it (a wipe or probe of storage
+        // another lane wrote) keeps nothing of the round.
+        let mut drop_first = false;
+        if let Some(split) = &split {
+            cut = split.check(&lanes_run, cut);
+            let first = &lanes_run[0];
+            if gas_fits
+                && cut < split.segment(0).end
+                && first.stopped.as_ref().is_none_or(|(at, _)| *at != cut)
+            {
+                cut = start;
+                drop_first = true;
+            }
+        }
         let executed: usize = lanes_run.iter().map(|lane| lane.results.len()).sum();
         stats.executions += executed;
         // Keep what is below the cut, in block order, checking the block's gas.
@@ -235,6 +300,16 @@ pub(crate) fn execute_lanes_after<'a, S: StateSource + ?Sized>(
         let fees = KMerge::new(fee_runs.into_iter())
             .take_while(|(index, _)| (*index as usize) < cut)
             .map(|(_, fee)| fee);
+        if let Some(split) = &split {
+            if drop_first {
+                lanes_run[0].db = None;
+            }
+            // The sender's true value, now that the cut is final, into one lane.
+            for db in lanes_run.iter_mut().filter_map(|lane| lane.db.as_mut()) {
+                roll_back(db, cut);
+            }
+            split.settle(&mut lanes_run, cut);
+        }
         if cut == n {
             // The round ran to the end of the block: finalise lane by lane.
             let finalize = Instant::now();
@@ -293,6 +368,7 @@ pub(crate) fn execute_lanes_after<'a, S: StateSource + ?Sized>(
         let executions = stats.executions;
         let prefix = Prefix { db: base, results, gas, executions: 0, time: Duration::ZERO };
         drop(lease);
+        chained |= last_split;
         let mut output = if lanes > 1 && !chained && n - start >= MIN_PARALLEL_TAIL {
             lane_stats.tail_parallel = true;
             parallel::execute_parallel_predicted(block, source, lanes, options, None, Some(prefix))?
@@ -344,8 +420,7 @@ struct Conflict {
 /// One round of lanes, shared by its workers.
 struct Round<'a, S: ?Sized> {
     block: &'a Block,
-    plan: &'a Plan,
-    learned: &'a Learned,
+    assign: Assign<'a>,
     cfg: &'a revm::context::CfgEnv,
     lanes: Vec<RwLock<Lane<'a, S>>>,
     epochs: Vec<Range<usize>>,
@@ -365,14 +440,7 @@ impl<S: StateSource + ?Sized> Round<'_, S> {
                 break;
             }
             if let Some(lane) = self.lanes.get(me) {
-                lane.write().run_epoch(
-                    self.block,
-                    self.cfg,
-                    self.plan,
-                    self.learned,
-                    me,
-                    range.clone(),
-                );
+                lane.write().run_epoch(self.block, self.cfg, self.assign, me, range.clone());
             }
             self.barrier.wait();
             if let Some(conflict) = self.check(me, range.start) {
@@ -408,7 +476,15 @@ impl<S: StateSource + ?Sized> Round<'_, S> {
         let guards = others_lanes(&self.lanes, me);
         let others: Vec<&LaneDb<'_, _>> =
             guards.iter().filter_map(|lane| lane.db.as_ref()).collect();
+        // A split round's sender is checked after the round, lane by lane (`split.rs`).
+        let assumed = match self.assign {
+            Assign::Split(split) if me > 0 => Some(split.sender),
+            _ => None,
+        };
         for address in &mine.track.touched {
+            if Some(*address) == assumed {
+                continue;
+            }
             let location = log::Location::Account(*address);
             for other in &others {
                 if !may_have_written(other, &location) {
@@ -447,7 +523,7 @@ impl<S: StateSource + ?Sized> Round<'_, S> {
             }
         }
         // A wipe of storage another lane wrote, or a probe of such storage (or, over an earlier
-        // round's state, of storage this lane wrote): cut at it.
+        // round's state, of storage this lane held when it probed): cut at it.
         for (address, at) in &mine.track.wipes {
             if others.iter().any(|other| other.storage.contains_key(address)) {
                 found(Conflict {
@@ -458,10 +534,8 @@ impl<S: StateSource + ?Sized> Round<'_, S> {
                 });
             }
         }
-        for (address, at) in &mine.track.probes {
-            if mine.storage.contains_key(address)
-                || others.iter().any(|other| other.storage.contains_key(address))
-            {
+        for (address, at, held) in &mine.track.probes {
+            if *held || others.iter().any(|other| other.storage.contains_key(address)) {
                 found(Conflict {
                     cut: *at as usize,
                     writer: *at as usize,
@@ -472,16 +546,24 @@ impl<S: StateSource + ?Sized> Round<'_, S> {
         }
         // A read of the beneficiary after a deferred fee (of any lane, this one's too).
         let beneficiary = self.block.context.header.beneficiary;
-        if let Some(read) = mine.accounts.get(&beneficiary).map(|loaded| loaded.mark) {
-            let first_fee = std::iter::once(&*lane)
-                .chain(guards.iter().map(|l| &**l))
-                .filter_map(|lane| lane.fees.first().map(|(index, _)| *index))
-                .min();
-            if let Some(fee) = first_fee.filter(|fee| *fee < read.last_read) {
+        let first_fee = std::iter::once(&*lane)
+            .chain(guards.iter().map(|l| &**l))
+            .filter_map(|lane| lane.fees.first().map(|(index, _)| *index))
+            .min();
+        let read = match self.assign {
+            // A split sender that is the beneficiary: its payments that run no code take what
+            // they take from any balance (`split.rs`); the other reads see the fees.
+            Assign::Split(split) if split.sender == beneficiary => first_fee
+                .and_then(|fee| Split::strict_read_after(&lane.sender, fee))
+                .map(|at| (at, at)),
+            _ => mine.accounts.get(&beneficiary).map(|l| (l.mark.first_read, l.mark.last_read)),
+        };
+        if let (Some(fee), Some((first_read, last_read))) = (first_fee, read) {
+            if fee < last_read {
                 found(Conflict {
-                    cut: (fee as usize + 1).max(read.first_read as usize),
+                    cut: (fee as usize + 1).max(first_read as usize),
                     writer: fee as usize,
-                    reader: read.last_read as usize,
+                    reader: last_read as usize,
                     account: true,
                 });
             }

@@ -6,17 +6,25 @@
 use super::{
     log::LaneDb,
     partition::{Learned, Plan},
+    split::{SenderRun, Split},
 };
 use crate::{
     block::Block,
     error::ExecutionError,
-    evm::{classify_error, outcome_of, DeferringHandler, Eip7610},
+    evm::{classify_error, outcome_of, BlockCtx, DeferringHandler, Eip7610},
     outcome::TxResult,
     panic_message,
     sequential::Tracking,
 };
-use alloy_primitives::U256;
+use alloy_primitives::{Address, U256};
 use lanes_state::StateSource;
+use revm::{
+    bytecode::opcode,
+    interpreter::{
+        instructions::host::balance, interpreter::EthInterpreter, Instruction, InstructionContext,
+        InstructionExecResult,
+    },
+};
 use revm::{
     context::{BlockEnv, CfgEnv, TxEnv},
     handler::Handler,
@@ -39,21 +47,47 @@ pub(crate) struct Lane<'a, S: ?Sized> {
     /// The transaction at which it stopped with an error that stops the block (if the
     /// transaction's reads hold).
     pub(crate) stopped: Option<(usize, ExecutionError)>,
+    /// In a split round, what it did with the sender's value.
+    pub(crate) sender: SenderRun,
+}
+
+/// Which lane runs which transaction in a round.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Assign<'r> {
+    /// By sender bucket and learned key (`partition.rs`).
+    Plan(&'r Plan, &'r Learned),
+    /// In contiguous segments, one sender's value assumed (`split.rs`).
+    Split(&'r Split),
+}
+
+impl Assign<'_> {
+    /// The lane of `tx`, transaction `index` of the block.
+    pub(crate) fn lane_of(&self, index: usize, tx: &TxEnv) -> usize {
+        match self {
+            Self::Plan(plan, learned) => plan.lane_of(tx, learned),
+            Self::Split(split) => split.lane_at(index),
+        }
+    }
 }
 
 impl<'a, S: StateSource + ?Sized> Lane<'a, S> {
-    /// A lane over `db`.
-    pub(crate) fn new(db: LaneDb<'a, S>) -> Self {
-        Self { db: Some(db), results: Vec::new(), fees: Vec::new(), stopped: None }
+    /// A lane over `db`, sized for `transactions` transactions.
+    pub(crate) fn new(db: LaneDb<'a, S>, transactions: usize) -> Self {
+        Self {
+            db: Some(db),
+            results: Vec::with_capacity(transactions),
+            fees: Vec::new(),
+            stopped: None,
+            sender: SenderRun::default(),
+        }
     }
 
-    /// Runs the transactions of `range` that `plan` gives to lane `me`, in block order.
+    /// Runs the transactions of `range` that `assign` gives to lane `me`, in block order.
     pub(crate) fn run_epoch(
         &mut self,
         block: &'a Block,
         cfg: &CfgEnv,
-        plan: &Plan,
-        learned: &Learned,
+        assign: Assign<'_>,
         me: usize,
         range: Range<usize>,
     ) {
@@ -62,7 +96,7 @@ impl<'a, S: StateSource + ?Sized> Lane<'a, S> {
         }
         let Some(mut db) = self.db.take() else { return };
         db.track.start_epoch(range.start);
-        let mine = |index: &usize| plan.lane_of(&block.transactions[*index], learned) == me;
+        let mine = |index: &usize| assign.lane_of(*index, &block.transactions[*index]) == me;
         let Some(first) = range.clone().find(mine) else {
             self.db = Some(db);
             return;
@@ -74,10 +108,24 @@ impl<'a, S: StateSource + ?Sized> Lane<'a, S> {
                 .with_tx(&block.transactions[first])
                 .build_mainnet(),
         );
+        // A later lane of a split round runs from an assumed balance of the sender: it needs
+        // to know which transactions read it (`split.rs`).
+        if let Assign::Split(split) = assign {
+            if me > 0 {
+                evm.0.ctx.journaled_state.database.track.watch = Some(split.sender);
+                evm.0.instruction.instruction_table_mut()[usize::from(opcode::BALANCE)] =
+                    Instruction::new(watched_balance::<S>);
+            }
+        }
         for index in (first..range.end).filter(mine) {
             let tx = &block.transactions[index];
             evm.0.ctx.tx = tx;
             evm.0.ctx.journaled_state.database.track.begin(index);
+            if let Assign::Split(split) = assign {
+                if !split.before(me, index, tx, &mut self.sender) {
+                    break;
+                }
+            }
             let outcome = catch_unwind(AssertUnwindSafe(|| DeferringHandler::new().run(&mut evm)));
             let state = evm.0.finalize();
             let result = match outcome {
@@ -103,8 +151,29 @@ impl<'a, S: StateSource + ?Sized> Lane<'a, S> {
                     }
                 },
             };
+            let rejected = result.is_err();
             self.results.push((index as u32, result));
+            if let Assign::Split(split) = assign {
+                let db = &evm.0.ctx.journaled_state.database;
+                if !split.after(me, index, tx, rejected, db, &mut self.sender) {
+                    break;
+                }
+            }
         }
         self.db = Some(evm.0.ctx.journaled_state.database);
     }
+}
+
+/// `BALANCE`, noting in the lane's log when it reads the watched account (a split round's
+/// sender, whose balance the lane assumed).
+fn watched_balance<S: StateSource + ?Sized>(
+    context: InstructionContext<'_, BlockCtx<'_, LaneDb<'_, S>>, EthInterpreter>,
+) -> InstructionExecResult {
+    if let Ok(top) = context.interpreter.stack.peek(0) {
+        let track = &mut context.host.journaled_state.database.track;
+        if track.watch == Some(Address::from_word(top.into())) {
+            track.balance_read = true;
+        }
+    }
+    balance(context)
 }

@@ -7,4 +7,5 @@ pub mod create2;
 pub mod delegate;
 pub mod erc20;
 pub mod faulty;
+pub mod payees;
 pub mod uniswap;

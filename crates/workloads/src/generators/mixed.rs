@@ -6,7 +6,7 @@ use crate::{
     contracts::{
         coinbase_probe, counter, create2, delegate,
         erc20::{self, UNIT},
-        faulty,
+        faulty, payees,
         uniswap::{self, Pool, Uniswap},
     },
     env::{self, BENEFICIARY, ETHER},
@@ -54,6 +54,108 @@ pub fn mixed(size: usize, seed: u64) -> Workload {
     let transactions = builder.transactions().len();
     mix.finish(&mut builder);
     builder.finish(format!("mixed/{transactions}/seed={seed}/{spec:?}"))
+}
+
+/// A block most of whose transactions one account sends, as an exchange or a mining pool
+/// pays out: the input of the differential test of the lanes engine's split rounds, which
+/// run one sender's transactions side by side from an assumed balance.
+///
+/// The payer is the block's beneficiary in one block of three (a pool paying from the
+/// address it mines to), and has too little for all its payments in one block of four (its
+/// last payments are rejected). About four transactions in five are its own: payments to new
+/// and existing accounts, to itself, to contracts that record the payer's balance
+/// ([`payees`]), read the beneficiary's, forward the payment to an account other payments
+/// reach too (the payer included), or fail; calls with calldata to accounts without code;
+/// contract creations; under Prague, authorizations of its own. The rest are [`mixed`]'s
+/// steps from other senders, and payments to the payer. The fork is drawn as for [`mixed`].
+pub fn payouts(size: usize, seed: u64) -> Workload {
+    let spec = {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_f04c);
+        [SpecId::SHANGHAI, SpecId::CANCUN, SpecId::CANCUN, SpecId::PRAGUE, SpecId::PRAGUE]
+            [rng.random_range(0..5)]
+    };
+    let mut builder = BlockBuilder::new(spec, seed);
+    let mut mix = Mix::new(&mut builder, seed);
+    let tight = builder.rng().random_bool(0.25);
+    let balance = if tight {
+        // About half of the payments' values (a milli-ether to 2 ether each).
+        U256::from(size as u64 / 2 + 1) * U256::from(ETHER)
+    } else {
+        U256::from(100_000 * ETHER)
+    };
+    let payer = if builder.rng().random_bool(1.0 / 3.0) {
+        builder.fund(BENEFICIARY, balance);
+        BENEFICIARY
+    } else {
+        builder.eoa_with_balance(balance)
+    };
+    let recorder = payees::install_origin_balance(&mut builder);
+    let forwarders = [
+        payees::install_forwarder(&mut builder, payer),
+        payees::install_forwarder(&mut builder, mix.shared[0]),
+        payees::install_forwarder(&mut builder, BENEFICIARY),
+    ];
+    for _ in 0..size {
+        if builder.rng().random_bool(0.2) {
+            if builder.rng().random_bool(0.25) {
+                let from = mix.sender(&mut builder);
+                let value = builder.random_milli_ether(1, 100);
+                let tx = builder.new_tx(from, payer, value, Bytes::new(), 60_000);
+                builder.push(tx);
+            } else {
+                mix.step(&mut builder);
+            }
+            continue;
+        }
+        let value = builder.random_milli_ether(1, 2_000);
+        let (to, data, gas) = match builder.rng().random_range(0..100) {
+            0..45 => (builder.fresh_address(), Bytes::new(), 21_000),
+            45..55 => (mix.recipient(&mut builder), Bytes::new(), 60_000),
+            55..60 => (payer, Bytes::new(), 21_000),
+            60..70 => (forwarders[builder.rng().random_range(0..3)], Bytes::new(), payees::GAS),
+            70..76 => (recorder, Bytes::new(), payees::GAS),
+            76..80 => (mix.probe, coinbase_probe::probe(), coinbase_probe::GAS),
+            80..84 => (mix.faulty, faulty::touch(), 100_000),
+            84..90 => {
+                let data = Bytes::from(builder.rng().random::<[u8; 8]>().to_vec());
+                (builder.fresh_address(), data, 60_000)
+            }
+            90..95 => {
+                // A contract creation whose init code deploys nothing (`STOP`).
+                let mut tx =
+                    builder.new_tx(payer, Address::ZERO, value, Bytes::from(vec![0x00]), 60_000);
+                tx.kind = lanes_executor::revm::primitives::TxKind::Create;
+                builder.push(tx);
+                continue;
+            }
+            _ if mix.delegate.is_some() => {
+                // The payer carries an authorization of one of the keys.
+                let key = &mix.keys[builder.rng().random_range(0..mix.keys.len())];
+                let nonce = builder.next_nonce(key.address());
+                let target = mix.delegate.unwrap_or_default();
+                let authorization = key.authorize(env::CHAIN_ID, target, nonce);
+                let to = builder.fresh_address();
+                let tx = builder.new_tx_7702(
+                    payer,
+                    to,
+                    Bytes::new(),
+                    delegate::AUTHORIZING_GAS,
+                    vec![authorization],
+                );
+                builder.push(tx);
+                continue;
+            }
+            _ => (builder.fresh_address(), Bytes::new(), 21_000),
+        };
+        let tx = builder.new_tx(payer, to, value, data, gas);
+        builder.push(tx);
+    }
+    let transactions = builder.transactions().len();
+    builder.finish(format!(
+        "payouts/{transactions}/seed={seed}/{spec:?}/{}{}",
+        if payer == BENEFICIARY { "beneficiary" } else { "payer" },
+        if tight { "/tight" } else { "" }
+    ))
 }
 
 /// The contracts and accounts of a mixed block.

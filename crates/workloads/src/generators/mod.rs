@@ -18,7 +18,7 @@ pub use create2::create2_selfdestruct;
 pub use eip7702::eip7702;
 pub use erc20::erc20;
 pub use faults::reverts_and_oog;
-pub use mixed::mixed;
+pub use mixed::{mixed, payouts};
 pub use transfers::{hot_recipient, raw_transfers, transfer_chain};
 pub use uniswap::{uniswap, uniswap_shared_pool};
 
