@@ -224,9 +224,7 @@ mod tests {
         // Unless one sender's chain caps them (9 in 10 from one sender, and the first): its
         // payments are split, its calls run sequentially.
         let busy = |data: &'static [u8]| -> Vec<TxEnv> {
-            (0..3_000)
-                .map(|i| tx(if i % 10 == 0 { i } else { 0 }, 100_000 + i, 1, data))
-                .collect()
+            (0..3_000).map(|i| tx(if i % 10 == 0 { i } else { 0 }, 100_000 + i, 1, data)).collect()
         };
         assert_eq!(decide(&block(busy(&[])), 2), Decision::SplitSender { threads: 2 });
         assert_eq!(

@@ -9,7 +9,7 @@ use lanes_executor::{
     LaneStats,
 };
 use lanes_workloads::{
-    beneficiary_read, erc20, hot_contention, hot_recipient, raw_transfers, Workload,
+    beneficiary_read, erc20, hot_contention, hot_recipient, raw_transfers, transfer_chain, Workload,
 };
 
 /// Runs `workload` on `engine`, checked against the sequential engine.
@@ -111,4 +111,26 @@ fn the_adaptive_policy_runs_large_blocks_on_lanes() {
         .expect("executes");
     assert_eq!(output.stats.engine, EngineKind::Parallel { threads: 2 });
     assert!(output.stats.probe.is_none());
+}
+
+#[test]
+fn one_senders_payments_are_split_into_segments() {
+    // Every transaction from one sender, each to a new account: one split round, nothing run
+    // twice, whatever the thread count.
+    let workload = transfer_chain(3_000, 12);
+    for threads in [2, 3, 4] {
+        let output = checked(Engine::Lanes { threads }, &workload);
+        let stats = output.stats.lanes.expect("the lanes engine reports its rounds");
+        assert_eq!(
+            (stats.rounds, stats.split_rounds, stats.tail),
+            (1, 1, 0),
+            "{threads}: {stats:?}"
+        );
+        assert_eq!(output.stats.executions, 3_000, "{threads}: {stats:?}");
+    }
+    // The adaptive policy sends it there (before: sequential, one sender's chain).
+    let output = adaptive(&workload);
+    assert_eq!(output.stats.engine, EngineKind::Lanes { lanes: 2 });
+    assert!(output.stats.fallback.is_none() && output.stats.probe.is_none());
+    assert_eq!(output.stats.lanes.map(|s| s.split_rounds), Some(1));
 }

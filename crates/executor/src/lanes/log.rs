@@ -121,7 +121,7 @@ impl WrittenBits {
 #[derive(Debug)]
 pub(crate) struct LaneLog {
     /// The transaction running.
-    tx: u32,
+    pub(crate) tx: u32,
     /// The first transaction of the current epoch.
     epoch_start: u32,
     /// The marks of the slots the lane wrote.
@@ -142,10 +142,13 @@ pub(crate) struct LaneLog {
     /// The fee the running transaction deferred (set by the lane's handler).
     pub(crate) fee: Option<U256>,
     /// An account whose balance the lane assumed (a split round's sender): `BALANCE` of it
-    /// sets `balance_read`.
+    /// sets `balance_read`. While it is set, every `BALANCE` is listed in `balance_reads`.
     pub(crate) watch: Option<Address>,
     /// The running transaction read the balance of `watch`.
     pub(crate) balance_read: bool,
+    /// Accounts whose balance a transaction read with `BALANCE`, and which (while `watch` is
+    /// set; a split round's later lanes run one epoch).
+    pub(crate) balance_reads: Vec<(Address, u32)>,
     /// Whether the lane defers fees (not the first lane of a split round, which runs from the
     /// true state: it pays the beneficiary as revm does).
     pub(crate) defer_fees: bool,
@@ -176,6 +179,7 @@ impl LaneLog {
             defer_fees: true,
             watch: None,
             balance_read: false,
+            balance_reads: Vec::new(),
             keep_undo: false,
             record_undo: true,
         }

@@ -56,6 +56,7 @@ mod log;
 mod partition;
 mod run;
 mod split;
+mod watch;
 
 use crate::{
     block::Block,
@@ -86,6 +87,13 @@ use std::{
 pub const MAX_ROUNDS: usize = 6;
 /// The shortest epoch, in transactions of the block.
 const MIN_EPOCH: usize = 32;
+/// Segments of a split round per lane (worker) when the rest has [`MIN_SPLIT_SHARING`]
+/// transactions or more: a worker that finishes early takes the next, so that one slow
+/// transaction (a bot's call at the top of a pool's payout block) does not hold up half the
+/// block. Shorter rests get one segment per lane: every boundary is a chance of a conflict.
+const SEGMENTS_PER_LANE: usize = 2;
+/// See [`SEGMENTS_PER_LANE`].
+const MIN_SPLIT_SHARING: usize = 512;
 /// Writes of accounts and slots a transaction makes, about (a payment: sender, recipient).
 const WRITES_PER_TX: usize = 2;
 /// A rest at least this long goes to the parallel engine after the last round.
@@ -163,7 +171,12 @@ pub(crate) fn execute_lanes_after<'a, S: StateSource + ?Sized>(
     let mut last_split = false;
     while start < n && lane_stats.rounds < MAX_ROUNDS {
         // One sender's transactions, most of the rest, split into segments; else by sender.
-        let split = if lanes > 1 { Split::plan(block, start, lanes, &base, source) } else { None };
+        let split = if lanes > 1 {
+            let per_lane = if n - start >= MIN_SPLIT_SHARING { SEGMENTS_PER_LANE } else { 1 };
+            Split::plan(block, start, per_lane * lanes, &base, source)
+        } else {
+            None
+        };
         let plan = match split {
             Some(_) => None,
             None => Some(Plan::new(block, start, lanes, &learned)),
@@ -181,7 +194,7 @@ pub(crate) fn execute_lanes_after<'a, S: StateSource + ?Sized>(
         lane_stats.rounds += 1;
         lane_stats.split_rounds += usize::from(split.is_some());
         last_split = split.is_some();
-        let frozen: Vec<Frozen<'_, '_, S>> = (0..lanes)
+        let frozen: Vec<Frozen<'_, '_, S>> = (0..split.as_ref().map_or(lanes, Split::lanes))
             .map(|lane| Frozen {
                 base: &base,
                 source,
@@ -190,6 +203,8 @@ pub(crate) fn execute_lanes_after<'a, S: StateSource + ?Sized>(
                 }),
             })
             .collect();
+        // Each lane's share of the block's writes, for sizing its tables.
+        let share = frozen.len();
         let round = Round {
             block,
             assign,
@@ -198,7 +213,7 @@ pub(crate) fn execute_lanes_after<'a, S: StateSource + ?Sized>(
                 .iter()
                 .enumerate()
                 .map(|(lane, frozen)| {
-                    let mut log = LaneLog::new(expected_accounts / lanes, expected_slots / lanes);
+                    let mut log = LaneLog::new(expected_accounts / share, expected_slots / share);
                     log.keep_undo = !gas_fits;
                     if let Some(split) = &split {
                         // The first lane of a split round is the block in order from the
@@ -212,7 +227,7 @@ pub(crate) fn execute_lanes_after<'a, S: StateSource + ?Sized>(
                     let db = LaneDb::tracked(
                         frozen,
                         &block.context.block_hashes,
-                        expected_accounts / lanes,
+                        expected_accounts / share,
                         log,
                     );
                     let expected = match &split {
@@ -230,7 +245,9 @@ pub(crate) fn execute_lanes_after<'a, S: StateSource + ?Sized>(
             },
             cut: AtomicUsize::new(n),
             conflict: Mutex::new(None),
+            credited: Mutex::new(Vec::new()),
             next_lane: AtomicUsize::new(0),
+            next_check: AtomicUsize::new(0),
             barrier: SpinBarrier::new(lanes),
         };
         let started = Instant::now();
@@ -248,7 +265,8 @@ pub(crate) fn execute_lanes_after<'a, S: StateSource + ?Sized>(
             }),
         }
         stats.execute_time += started.elapsed();
-        let Round { lanes: lane_cells, cut, conflict, .. } = round;
+        let Round { lanes: lane_cells, cut, conflict, credited, .. } = round;
+        let credited = credited.into_inner();
         let mut lanes_run: Vec<Lane<'_, _>> =
             lane_cells.into_iter().map(RwLock::into_inner).collect();
         let conflict = conflict.into_inner();
@@ -309,6 +327,7 @@ pub(crate) fn execute_lanes_after<'a, S: StateSource + ?Sized>(
                 roll_back(db, cut);
             }
             split.settle(&mut lanes_run, cut);
+            split.settle_credits(&mut lanes_run, cut, credited)?;
         }
         if cut == n {
             // The round ran to the end of the block: finalise lane by lane.
@@ -427,13 +446,21 @@ struct Round<'a, S: ?Sized> {
     /// The smallest cut found so far (the block's length while none).
     cut: AtomicUsize,
     conflict: Mutex<Option<Conflict>>,
+    /// Accounts a later lane of a split round only paid, which an earlier lane changed too:
+    /// their credits add up (`split.rs`).
+    credited: Mutex<Vec<Address>>,
     next_lane: AtomicUsize,
+    /// The next segment of a split round to check.
+    next_check: AtomicUsize,
     barrier: SpinBarrier,
 }
 
 impl<S: StateSource + ?Sized> Round<'_, S> {
     /// One worker's part: one lane, epoch after epoch, checking after each.
     fn work(&self) {
+        if let Assign::Split(_) = self.assign {
+            return self.work_split();
+        }
         let me = self.next_lane.fetch_add(1, Ordering::Relaxed);
         for range in &self.epochs {
             if self.cut.load(Ordering::Acquire) <= range.start {
@@ -443,14 +470,39 @@ impl<S: StateSource + ?Sized> Round<'_, S> {
                 lane.write().run_epoch(self.block, self.cfg, self.assign, me, range.clone());
             }
             self.barrier.wait();
-            if let Some(conflict) = self.check(me, range.start) {
-                self.cut.fetch_min(conflict.cut, Ordering::AcqRel);
-                let mut found = self.conflict.lock();
-                if found.is_none_or(|found| conflict.cut < found.cut) {
-                    *found = Some(conflict);
-                }
-            }
+            self.found(self.check(me, range.start));
             self.barrier.wait();
+        }
+    }
+
+    /// One worker's part of a split round: segments (more than workers, so that one slow
+    /// transaction does not hold up a worker's whole share), each taken when the worker is
+    /// free, then the segments' checks likewise.
+    fn work_split(&self) {
+        let Some(range) = self.epochs.first() else { return };
+        loop {
+            let segment = self.next_lane.fetch_add(1, Ordering::Relaxed);
+            let Some(lane) = self.lanes.get(segment) else { break };
+            lane.write().run_epoch(self.block, self.cfg, self.assign, segment, range.clone());
+        }
+        self.barrier.wait();
+        loop {
+            let segment = self.next_check.fetch_add(1, Ordering::Relaxed);
+            if segment >= self.lanes.len() {
+                break;
+            }
+            self.found(self.check(segment, range.start));
+        }
+        self.barrier.wait();
+    }
+
+    /// Records `conflict`, if the round's cut is not already earlier.
+    fn found(&self, conflict: Option<Conflict>) {
+        let Some(conflict) = conflict else { return };
+        self.cut.fetch_min(conflict.cut, Ordering::AcqRel);
+        let mut found = self.conflict.lock();
+        if found.is_none_or(|found| conflict.cut < found.cut) {
+            *found = Some(conflict);
         }
     }
 
@@ -496,6 +548,14 @@ impl<S: StateSource + ?Sized> Round<'_, S> {
                 };
                 let Some(ours) = mark_of(mine, &location) else { continue };
                 if theirs.first_write < ours.last_read {
+                    if let Assign::Split(split) = self.assign {
+                        let earlier: Vec<&LaneDb<'_, _>> =
+                            guards[..me].iter().filter_map(|lane| lane.db.as_ref()).collect();
+                        if split.credit_only(self.block, me, address, mine, &earlier) {
+                            self.credited.lock().push(*address);
+                            continue;
+                        }
+                    }
                     found(Conflict {
                         cut: (theirs.first_write as usize + 1).max(ours.first_read as usize),
                         writer: theirs.first_write as usize,

@@ -7,24 +7,18 @@ use super::{
     log::LaneDb,
     partition::{Learned, Plan},
     split::{SenderRun, Split},
+    watch::watch_balances,
 };
 use crate::{
     block::Block,
     error::ExecutionError,
-    evm::{classify_error, outcome_of, BlockCtx, DeferringHandler, Eip7610},
+    evm::{classify_error, outcome_of, DeferringHandler, Eip7610},
     outcome::TxResult,
     panic_message,
     sequential::Tracking,
 };
-use alloy_primitives::{Address, U256};
+use alloy_primitives::U256;
 use lanes_state::StateSource;
-use revm::{
-    bytecode::opcode,
-    interpreter::{
-        instructions::host::balance, interpreter::EthInterpreter, Instruction, InstructionContext,
-        InstructionExecResult,
-    },
-};
 use revm::{
     context::{BlockEnv, CfgEnv, TxEnv},
     handler::Handler,
@@ -108,13 +102,13 @@ impl<'a, S: StateSource + ?Sized> Lane<'a, S> {
                 .with_tx(&block.transactions[first])
                 .build_mainnet(),
         );
-        // A later lane of a split round runs from an assumed balance of the sender: it needs
-        // to know which transactions read it (`split.rs`).
+        // A later lane of a split round runs from an assumed balance of the sender, and adds up
+        // payments to accounts with other lanes': it needs to know which transactions read or
+        // spent which balance (`split.rs`).
         if let Assign::Split(split) = assign {
             if me > 0 {
                 evm.0.ctx.journaled_state.database.track.watch = Some(split.sender);
-                evm.0.instruction.instruction_table_mut()[usize::from(opcode::BALANCE)] =
-                    Instruction::new(watched_balance::<S>);
+                watch_balances(&mut evm.0.instruction);
             }
         }
         for index in (first..range.end).filter(mine) {
@@ -162,18 +156,4 @@ impl<'a, S: StateSource + ?Sized> Lane<'a, S> {
         }
         self.db = Some(evm.0.ctx.journaled_state.database);
     }
-}
-
-/// `BALANCE`, noting in the lane's log when it reads the watched account (a split round's
-/// sender, whose balance the lane assumed).
-fn watched_balance<S: StateSource + ?Sized>(
-    context: InstructionContext<'_, BlockCtx<'_, LaneDb<'_, S>>, EthInterpreter>,
-) -> InstructionExecResult {
-    if let Ok(top) = context.interpreter.stack.peek(0) {
-        let track = &mut context.host.journaled_state.database.track;
-        if track.watch == Some(Address::from_word(top.into())) {
-            track.balance_read = true;
-        }
-    }
-    balance(context)
 }

@@ -40,8 +40,16 @@
 //! lane keeps an undo log for its whole segment; the first keeps none unless the block's gas
 //! check may cut it.
 
-use super::{log::LaneDb, run::Lane};
-use crate::{block::Block, policy::MIN_CHAIN_PARALLELISM, sequential::OverlayDb};
+use super::{
+    log::{LaneDb, Mark, NONE},
+    run::Lane,
+};
+use crate::{
+    block::Block,
+    error::ExecutionError,
+    policy::MIN_CHAIN_PARALLELISM,
+    sequential::{Loaded, OverlayDb},
+};
 use alloy_primitives::{Address, B256, U256};
 use lanes_state::StateSource;
 use revm::{
@@ -103,6 +111,18 @@ pub(crate) struct SenderRun {
     strict: Vec<u32>,
 }
 
+/// What a transaction weighs when the block is cut into segments: a guess at the gas it uses.
+/// A payment (no calldata) uses 21,000 whatever its limit (payouts set limits of 50,000 to
+/// 210,000); a call is taken at its limit, up to [`CALL_WEIGHT`] (bots ask for millions and use
+/// a fraction).
+fn weight(tx: &TxEnv) -> u64 {
+    let guess = if tx.kind.is_call() && tx.data.is_empty() { 21_000 } else { CALL_WEIGHT };
+    tx.gas_limit.min(guess)
+}
+
+/// The most a call weighs in [`weight`].
+const CALL_WEIGHT: u64 = 200_000;
+
 impl Split {
     /// A split of `block`'s transactions from `start` on over `lanes` lanes, reading the state
     /// `base` leaves over `source`, when one sender has so many of them that the sender plan
@@ -133,8 +153,8 @@ impl Split {
         if start_info.code_hash != KECCAK_EMPTY {
             return None;
         }
-        // Segments of about equal gas limits.
-        let total: u64 = rest.iter().map(|tx| tx.gas_limit).sum();
+        // Segments of about equal weight.
+        let total: u64 = rest.iter().map(weight).sum();
         let mut bounds = vec![start];
         let mut gas = 0u64;
         for (i, tx) in rest.iter().enumerate() {
@@ -142,7 +162,7 @@ impl Split {
             if next < lanes as u64 && gas as u128 * lanes as u128 >= total as u128 * next as u128 {
                 bounds.push(start + i);
             }
-            gas += tx.gas_limit;
+            gas += weight(tx);
         }
         bounds.push(block.transactions.len());
         bounds.dedup();
@@ -241,6 +261,97 @@ impl Split {
         false
     }
 
+    /// Whether lane `me` (`mine`) only paid `address`, which an earlier lane (`earlier`) wrote:
+    /// then their credits add up, and the read is no conflict. So when the account is neither
+    /// the sender nor the beneficiary, was not empty at the round's start (the cost of a call
+    /// with value to it, and what `EXTCODEHASH` of it returns, do not depend on how much it
+    /// holds), no lane changed its nonce or code, and no transaction of the lane sent from it
+    /// or ran an instruction that reads or spends its balance (watched: `watch.rs`). Its code
+    /// may run: an exchange's deposit contract forwarding to its wallet contract.
+    pub(crate) fn credit_only<S: StateSource + ?Sized>(
+        &self,
+        block: &Block,
+        me: usize,
+        address: &Address,
+        mine: &LaneDb<'_, S>,
+        earlier: &[&LaneDb<'_, S>],
+    ) -> bool {
+        if me == 0 || *address == self.sender || *address == block.context.header.beneficiary {
+            return false;
+        }
+        let Ok(Some(start)) = mine.source().account(*address) else { return false };
+        if start.is_empty() {
+            return false;
+        }
+        let kept = |db: &&LaneDb<'_, S>| {
+            db.accounts.get(address).is_none_or(|loaded| {
+                loaded
+                    .now
+                    .as_ref()
+                    .is_some_and(|now| now.nonce == start.nonce && now.code_hash == start.code_hash)
+            })
+        };
+        kept(&mine)
+            && earlier.iter().all(kept)
+            && !mine.track.balance_reads.iter().any(|(read, _)| read == address)
+            && !block.transactions[self.segment(me)].iter().any(|tx| tx.caller == *address)
+    }
+
+    /// After the lanes were rolled back to `cut`: each account of `credited` (only paid by a
+    /// later lane, see [`Self::credit_only`]) gets what every lane below the cut added to it
+    /// (or took from it: the lanes that ran from its true value), in the last lane that
+    /// changed it, and leaves every other lane.
+    pub(crate) fn settle_credits<S: StateSource + ?Sized>(
+        &self,
+        lanes: &mut [Lane<'_, S>],
+        cut: usize,
+        mut credited: Vec<Address>,
+    ) -> Result<(), ExecutionError> {
+        credited.sort_unstable();
+        credited.dedup();
+        let kept = self.bounds.iter().take(self.lanes()).filter(|start| **start < cut).count();
+        for address in credited {
+            let Some(source) = lanes.iter().find_map(|lane| lane.db.as_ref()).map(|db| db.source())
+            else {
+                break;
+            };
+            let start = source
+                .account(address)
+                .map_err(|source| ExecutionError::StateAfterBlock { source })?
+                .map_or(U256::ZERO, |info| info.balance);
+            let mut total = start;
+            let mut writer = None;
+            for (l, lane) in lanes.iter().enumerate().take(kept) {
+                let Some(loaded) = lane.db.as_ref().and_then(|db| db.accounts.get(&address)) else {
+                    continue;
+                };
+                // What the lane added (a kept lane that is not the later one, which only paid,
+                // may have spent some): the running sum is the account's true balance after
+                // the lane, never negative.
+                let now = loaded.now.as_ref().map_or(U256::ZERO, |info| info.balance);
+                total = total
+                    .checked_add(now)
+                    .and_then(|sum| sum.checked_sub(start))
+                    .ok_or(ExecutionError::Invariant("a split round's credits sum below zero"))?;
+                // The lane whose value the merge takes: one that changed it (`absorb`).
+                if loaded.mark.last_write != NONE {
+                    writer = Some(l);
+                }
+            }
+            for (l, lane) in lanes.iter_mut().enumerate() {
+                let Some(db) = lane.db.as_mut() else { continue };
+                if Some(l) == writer {
+                    if let Some(now) = db.accounts.get_mut(&address).and_then(|l| l.now.as_mut()) {
+                        now.balance = total;
+                    }
+                } else {
+                    db.accounts.remove(&address);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The first transaction of lane `run` that read the sender after `after` in a way that
     /// depends on its exact value: what a deferred fee for the sender (the beneficiary) makes
     /// stale.
@@ -276,7 +387,8 @@ impl Split {
                     }
                 }
             }
-            match entry.map(|loaded| (loaded.now.as_ref().map(SenderValue::of), loaded.written)) {
+            let changed = |loaded: &Loaded<Mark>| loaded.mark.last_write != NONE;
+            match entry.map(|loaded| (loaded.now.as_ref().map(SenderValue::of), changed(loaded))) {
                 Some((Some(value), written)) => {
                     // Lane 0 read the true value; a later lane, a value as much below it as its
                     // start was.

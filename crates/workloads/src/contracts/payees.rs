@@ -1,23 +1,40 @@
-//! Two hand-assembled contracts that receive payments and look at, or pass on, what they get:
-//! the recipients of the payout blocks ([`crate::generators::payouts`]) whose code depends on
-//! the paying account's balance, or moves ether on to an account other payments reach too.
+//! Hand-assembled contracts that receive payments and look at, keep, or pass on what they
+//! get: the recipients of the payout blocks ([`crate::generators::payouts`]) whose outcome
+//! depends on a balance (the paying account's, or their own), or which move ether on to an
+//! account other payments reach too.
 //!
-//! Both run on any call (they have no functions) and need Shanghai (`PUSH0`).
+//! All run on any call (they have no functions) and need Shanghai (`PUSH0`). The two that
+//! read a balance return it (32 bytes), so that a transaction's output shows what it read.
 
 use crate::{assets::Code, builder::BlockBuilder};
 use alloy_primitives::{Address, U256};
 
-/// Gas a payment to either contract needs at most (a fresh storage slot, or a call with
-/// value to an existing account).
+/// Gas a payment to any of them needs at most (a call with value to an existing account).
 pub const GAS: u64 = 60_000;
 
-/// `ORIGIN BALANCE PUSH0 SSTORE STOP`: stores the balance of the transaction's sender in slot
-/// 0, so that the state after the block shows which balance the code read.
-const ORIGIN_BALANCE: [u8; 5] = [0x32, 0x31, 0x5f, 0x55, 0x00];
+/// `ORIGIN BALANCE PUSH0 MSTORE PUSH1 32 PUSH0 RETURN`: returns the balance of the
+/// transaction's sender.
+const ORIGIN_BALANCE: [u8; 8] = [0x32, 0x31, 0x5f, 0x52, 0x60, 0x20, 0x5f, 0xf3];
 
-/// Installs a contract that records the balance of whoever sends the transaction.
+/// `SELFBALANCE PUSH0 MSTORE PUSH1 32 PUSH0 RETURN`: returns its own balance.
+const OWN_BALANCE: [u8; 7] = [0x47, 0x5f, 0x52, 0x60, 0x20, 0x5f, 0xf3];
+
+/// `STOP`: keeps what it is paid.
+const SINK: [u8; 1] = [0x00];
+
+/// Installs a contract that returns the balance of whoever sends the transaction.
 pub fn install_origin_balance(builder: &mut BlockBuilder) -> Address {
     builder.install(&Code::new(ORIGIN_BALANCE.to_vec()), 1, U256::ZERO)
+}
+
+/// Installs a contract that returns its own balance.
+pub fn install_own_balance(builder: &mut BlockBuilder) -> Address {
+    builder.install(&Code::new(OWN_BALANCE.to_vec()), 1, U256::ZERO)
+}
+
+/// Installs a contract that keeps every payment.
+pub fn install_sink(builder: &mut BlockBuilder) -> Address {
+    builder.install(&Code::new(SINK.to_vec()), 1, U256::ZERO)
 }
 
 /// Installs a contract that forwards every payment it receives to `target` (`CALL` with all

@@ -63,9 +63,10 @@ pub fn mixed(size: usize, seed: u64) -> Workload {
 /// The payer is the block's beneficiary in one block of three (a pool paying from the
 /// address it mines to), and has too little for all its payments in one block of four (its
 /// last payments are rejected). About four transactions in five are its own: payments to new
-/// and existing accounts, to itself, to contracts that record the payer's balance
-/// ([`payees`]), read the beneficiary's, forward the payment to an account other payments
-/// reach too (the payer included), or fail; calls with calldata to accounts without code;
+/// and existing accounts, to itself, to contracts ([`payees`]) that return the payer's
+/// balance or their own, keep the payment, forward it to an account other payments reach too
+/// (the payer, the beneficiary, a contract that keeps it or returns its balance), read the
+/// beneficiary's balance, or fail; calls with calldata to accounts without code;
 /// contract creations; under Prague, authorizations of its own. The rest are [`mixed`]'s
 /// steps from other senders, and payments to the payer. The fork is drawn as for [`mixed`].
 pub fn payouts(size: usize, seed: u64) -> Workload {
@@ -90,10 +91,15 @@ pub fn payouts(size: usize, seed: u64) -> Workload {
         builder.eoa_with_balance(balance)
     };
     let recorder = payees::install_origin_balance(&mut builder);
+    let sink = payees::install_sink(&mut builder);
+    let echo = payees::install_own_balance(&mut builder);
     let forwarders = [
         payees::install_forwarder(&mut builder, payer),
         payees::install_forwarder(&mut builder, mix.shared[0]),
         payees::install_forwarder(&mut builder, BENEFICIARY),
+        payees::install_forwarder(&mut builder, sink),
+        payees::install_forwarder(&mut builder, sink),
+        payees::install_forwarder(&mut builder, echo),
     ];
     for _ in 0..size {
         if builder.rng().random_bool(0.2) {
@@ -112,8 +118,12 @@ pub fn payouts(size: usize, seed: u64) -> Workload {
             0..45 => (builder.fresh_address(), Bytes::new(), 21_000),
             45..55 => (mix.recipient(&mut builder), Bytes::new(), 60_000),
             55..60 => (payer, Bytes::new(), 21_000),
-            60..70 => (forwarders[builder.rng().random_range(0..3)], Bytes::new(), payees::GAS),
-            70..76 => (recorder, Bytes::new(), payees::GAS),
+            60..70 => {
+                let forwarder = forwarders[builder.rng().random_range(0..forwarders.len())];
+                (forwarder, Bytes::new(), payees::GAS)
+            }
+            70..73 => (recorder, Bytes::new(), payees::GAS),
+            73..76 => ([sink, echo][builder.rng().random_range(0..2)], Bytes::new(), payees::GAS),
             76..80 => (mix.probe, coinbase_probe::probe(), coinbase_probe::GAS),
             80..84 => (mix.faulty, faulty::touch(), 100_000),
             84..90 => {
