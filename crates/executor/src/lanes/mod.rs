@@ -218,8 +218,9 @@ pub(crate) fn execute_lanes_after<'a, S: StateSource + ?Sized>(
                     if let Some(split) = &split {
                         // The first lane of a split round is the block in order from the
                         // round's state: it pays the beneficiary, which may be the split
-                        // sender, and only the block's gas check can cut it. A later lane may
-                        // be cut anywhere in its segment: one epoch.
+                        // sender, and keeps no undo log unless the block's gas check can cut
+                        // it (any other cut inside it keeps nothing of the round: `drop_first`
+                        // below). A later lane may be cut anywhere in its segment: one epoch.
                         log.defer_fees = lane > 0;
                         log.record_undo = lane > 0 || !gas_fits;
                         log.reserve_undo(WRITES_PER_TX * split.segment(lane).len());
