@@ -127,19 +127,30 @@ fn check_block(
     }
 }
 
-#[test]
-fn parallel_matches_sequential_on_mixed_blocks() {
-    let base = env_u64("LANES_DIFF_SEED").unwrap_or(DEFAULT_SEED);
-    let blocks = env_u64("LANES_DIFF_BLOCKS").unwrap_or(DEFAULT_BLOCKS);
+/// Checks the `blocks` blocks `generate` makes from seeds `base`, `base + 1`, ...: what they
+/// held, and why each that failed did.
+fn check_blocks(
+    generate: fn(usize, u64) -> lanes_workloads::Workload,
+    base: u64,
+    blocks: u64,
+) -> (Tally, Vec<String>) {
     let mut tally = Tally::default();
     let mut failures = Vec::new();
     for k in 0..blocks {
         let seed = base.wrapping_add(k);
-        if let Err(failure) = check_block(seed, lanes_workloads::mixed, &mut tally) {
+        if let Err(failure) = check_block(seed, generate, &mut tally) {
             eprintln!("MISMATCH {failure}");
             failures.push(failure);
         }
     }
+    (tally, failures)
+}
+
+#[test]
+fn parallel_matches_sequential_on_mixed_blocks() {
+    let base = env_u64("LANES_DIFF_SEED").unwrap_or(DEFAULT_SEED);
+    let blocks = env_u64("LANES_DIFF_BLOCKS").unwrap_or(DEFAULT_BLOCKS);
+    let (tally, failures) = check_blocks(lanes_workloads::mixed, base, blocks);
     assert!(
         failures.is_empty(),
         "parallel != sequential on {} of {blocks} blocks (the parallel engine's timing varies, so a \
@@ -171,15 +182,7 @@ fn lanes_match_sequential_on_payout_blocks() {
     // Blocks one account sends most of: the lanes engine splits them (`lanes/split.rs`).
     let base = env_u64("LANES_DIFF_SEED").unwrap_or(DEFAULT_SEED);
     let blocks = env_u64("LANES_DIFF_PAYOUT_BLOCKS").unwrap_or(DEFAULT_PAYOUT_BLOCKS);
-    let mut tally = Tally::default();
-    let mut failures = Vec::new();
-    for k in 0..blocks {
-        let seed = base.wrapping_add(k);
-        if let Err(failure) = check_block(seed, lanes_workloads::payouts, &mut tally) {
-            eprintln!("MISMATCH {failure}");
-            failures.push(failure);
-        }
-    }
+    let (tally, failures) = check_blocks(lanes_workloads::payouts, base, blocks);
     assert!(
         failures.is_empty(),
         "an engine != sequential on {} of {blocks} payout blocks; reproduce one with \

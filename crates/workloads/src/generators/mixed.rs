@@ -41,13 +41,7 @@ const KEYS: usize = 4;
 ///
 /// The fork is drawn from the seed: Shanghai, Cancun or Prague.
 pub fn mixed(size: usize, seed: u64) -> Workload {
-    let spec = {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_f04c);
-        [SpecId::SHANGHAI, SpecId::CANCUN, SpecId::CANCUN, SpecId::PRAGUE, SpecId::PRAGUE]
-            [rng.random_range(0..5)]
-    };
-    let mut builder = BlockBuilder::new(spec, seed);
-    let mut mix = Mix::new(&mut builder, seed);
+    let (spec, mut builder, mut mix) = Mix::block(seed);
     for _ in 0..size {
         mix.step(&mut builder);
     }
@@ -70,13 +64,7 @@ pub fn mixed(size: usize, seed: u64) -> Workload {
 /// contract creations; under Prague, authorizations of its own. The rest are [`mixed`]'s
 /// steps from other senders, and payments to the payer. The fork is drawn as for [`mixed`].
 pub fn payouts(size: usize, seed: u64) -> Workload {
-    let spec = {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_f04c);
-        [SpecId::SHANGHAI, SpecId::CANCUN, SpecId::CANCUN, SpecId::PRAGUE, SpecId::PRAGUE]
-            [rng.random_range(0..5)]
-    };
-    let mut builder = BlockBuilder::new(spec, seed);
-    let mut mix = Mix::new(&mut builder, seed);
+    let (spec, mut builder, mut mix) = Mix::block(seed);
     let tight = builder.rng().random_bool(0.25);
     let balance = if tight {
         // About half of the payments' values (a milli-ether to 2 ether each).
@@ -187,6 +175,19 @@ struct Mix {
 }
 
 impl Mix {
+    /// The fork drawn from `seed` (Shanghai, Cancun or Prague), a builder for it, and the
+    /// contracts and accounts of a mixed block in its pre-state.
+    fn block(seed: u64) -> (SpecId, BlockBuilder, Self) {
+        let spec = {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_f04c);
+            [SpecId::SHANGHAI, SpecId::CANCUN, SpecId::CANCUN, SpecId::PRAGUE, SpecId::PRAGUE]
+                [rng.random_range(0..5)]
+        };
+        let mut builder = BlockBuilder::new(spec, seed);
+        let mix = Self::new(&mut builder, seed);
+        (spec, builder, mix)
+    }
+
     fn new(builder: &mut BlockBuilder, seed: u64) -> Self {
         let shared: Vec<Address> = (0..SHARED_ACCOUNTS).map(|_| builder.eoa()).collect();
         let uniswap = Uniswap::install(builder);
