@@ -155,6 +155,17 @@ pub enum FallbackReason {
     /// Most of the transactions the policy's probe ran wrote a storage slot an earlier one
     /// had written: one hot slot chains the block ([`crate::probe`]).
     ChainedSlots(Probe),
+    /// One sender's payments cap the block, and splitting them over the lanes would pay off
+    /// but for the block's length: it is expected to take less than
+    /// [`crate::policy::MIN_SPLIT_TIME`].
+    ShortSplit {
+        /// Transactions of the busiest sender.
+        longest: usize,
+        /// Transactions in the block.
+        txs: usize,
+        /// What the block is expected to take on the sequential engine.
+        expected: Duration,
+    },
 }
 
 /// What the adaptive policy's timed probe measured ([`crate::probe`]).
@@ -206,6 +217,11 @@ impl std::fmt::Display for FallbackReason {
             }
             Self::CheapTransactions(probe) => write!(f, "too cheap to share: {probe}"),
             Self::ChainedSlots(probe) => write!(f, "one hot slot: {probe}"),
+            Self::ShortSplit { longest, txs, expected } => write!(
+                f,
+                "one sender has {longest} of {txs} transactions, too short to split (~{:.2} ms)",
+                expected.as_secs_f64() * 1e3
+            ),
         }
     }
 }

@@ -11,7 +11,7 @@
 //! | threads | 1 → sequential | one worker cannot overlap anything |
 //! | transactions | fewer than [`MIN_TRANSACTIONS`] → sequential | fixed costs dominate |
 //! | gas | under [`MIN_GAS`] (sum of gas limits) → sequential | the whole block takes microseconds |
-//! | senders | the longest chain of one sender's transactions caps the speedup at `txs / chain`; below [`MIN_CHAIN_PARALLELISM`] → sequential, unless the block has [`MIN_SPLIT_TRANSACTIONS`] or more and three in four of that sender's transactions are payments (no calldata) → the lanes engine, split | nonces make one sender's transactions a strict chain; payments see their sender's balance only through a check that a lower bound passes too (`lanes/split.rs`) |
+//! | senders | the longest chain of one sender's transactions caps the speedup at `txs / chain`; below [`MIN_CHAIN_PARALLELISM`] → sequential, unless the block has [`MIN_SPLIT_TRANSACTIONS`] or more, is expected to take [`MIN_SPLIT_TIME`] or more, and three in four of that sender's transactions are payments (no calldata) → the lanes engine, split | nonces make one sender's transactions a strict chain; payments see their sender's balance only through a check that a lower bound passes too (`lanes/split.rs`) |
 //! | bare calls | the same for the bare calls (no value, no calldata) to one address | a bare call can only run the recipient's fallback: many senders doing so in one block is an airdrop handing out one shared balance, and the scheduler runs them one after the other (predicted followers) |
 //!
 //! (Until 2026-11-27 the last rule counted every transaction that followed an earlier one of
@@ -35,9 +35,15 @@
 //! parallel, the scheduler reuses it to hold back predicted followers. Blocks for the lanes
 //! engine only need the two chain rules, which a majority vote decides without its tables.
 
-use crate::{block::Block, outcome::FallbackReason, parallel::predict::Predictions};
+use crate::{
+    block::Block,
+    outcome::FallbackReason,
+    parallel::predict::Predictions,
+    probe::{CALL_TIME, TRANSFER_TIME},
+};
 use alloy_primitives::{Address, TxKind};
 use revm::context::TxEnv;
+use std::time::Duration;
 
 /// Blocks with fewer transactions run sequentially.
 pub const MIN_TRANSACTIONS: usize = 24;
@@ -54,6 +60,15 @@ pub const MIN_TRANSACTIONS_PER_WORKER: usize = 12;
 /// and 0.47 ms sequential) ran 0.81x-1.35x split over four runs of one hour; of 579 to 687
 /// (0.9-2.2 ms), 1.09x-1.30x.
 pub const MIN_SPLIT_TRANSACTIONS: usize = 512;
+/// ...and only when they are expected to take at least this long (plain transfers at
+/// [`TRANSFER_TIME`], calls at [`CALL_TIME`]): a split round costs about a third of a
+/// millisecond whatever the block's length (mainnet 11814555, 579 payments, 0.88 ms
+/// sequential: 0.13 ms in the segments' checks and their barrier, 0.10-0.15 ms merging the
+/// overlays, and the two lanes' 0.45 ms each ran 0.5-0.65 ms side by side), so 11814555 ran
+/// 0.78x-1.23x split over eight runs of a day, 12300570 (1.3 ms) 1.09x-1.41x, 12520364
+/// (2.2 ms) 1.17x-1.22x. Timing the block's first transactions instead (the probe) cost
+/// 12300570 more than the split gained: its first 21 transactions are its dearest (0.35 ms).
+pub const MIN_SPLIT_TIME: Duration = Duration::from_millis(1);
 /// Blocks the rules above would run in parallel, with at least this many transactions, run
 /// on the lanes engine ([`crate::lanes`]) instead of the parallel one.
 pub const MIN_LANES_TRANSACTIONS: usize = 2048;
@@ -112,7 +127,12 @@ pub(crate) fn plan(block: &Block, threads: usize) -> (Decision, Option<Predictio
     let threads = threads.min(txs / MIN_TRANSACTIONS_PER_WORKER).max(2);
     if (txs as f64) < MIN_CHAIN_PARALLELISM * senders as f64 {
         if txs >= MIN_SPLIT_TRANSACTIONS && splits(&block.transactions) {
-            return (Decision::SplitSender { threads }, None);
+            let expected = expected_time(&block.transactions);
+            if expected >= MIN_SPLIT_TIME {
+                return (Decision::SplitSender { threads }, None);
+            }
+            let reason = FallbackReason::ShortSplit { longest: senders, txs, expected };
+            return (Decision::Sequential(reason), None);
         }
         let reason = FallbackReason::SenderChain { longest: senders, txs };
         return (Decision::Sequential(reason), None);
@@ -149,6 +169,15 @@ fn majority_chains(block: &Block) -> (usize, usize) {
         bare_count += usize::from(bare_calls.candidate.is_some_and(|to| bare_call(tx) == Some(to)));
     }
     (sender_count, bare_count)
+}
+
+/// What `txs` are expected to take on the sequential engine, by kind: plain transfers (no
+/// calldata) at [`TRANSFER_TIME`], the others at [`CALL_TIME`].
+fn expected_time(txs: &[TxEnv]) -> Duration {
+    let transfers = txs.iter().filter(|tx| tx.data.is_empty()).count();
+    let calls = txs.len() - transfers;
+    TRANSFER_TIME.saturating_mul(u32::try_from(transfers).unwrap_or(u32::MAX))
+        + CALL_TIME.saturating_mul(u32::try_from(calls).unwrap_or(u32::MAX))
 }
 
 /// The sender of more than half of `txs`, if one is, with its transactions.
@@ -298,6 +327,15 @@ mod tests {
         txs.extend((0..200).map(|i| tx(100 + i, 1_000, 1, &[])));
         assert_eq!(decide(&block(txs.clone()), 2), Decision::SplitSender { threads: 2 });
         assert_eq!(decide(&block(txs.clone()), 16), Decision::SplitSender { threads: 16 });
+        // 600 of them alone, ~0.9 ms: a split's fixed cost would eat its gain.
+        assert_eq!(
+            decide(&block(txs[..600].to_vec()), 2),
+            Decision::Sequential(FallbackReason::ShortSplit {
+                longest: 600,
+                txs: 600,
+                expected: TRANSFER_TIME * 600
+            })
+        );
         // A tenth of that is too small to split.
         let small: Vec<_> = txs.iter().step_by(10).cloned().collect();
         assert_eq!(
