@@ -12,7 +12,7 @@
 //! executing tells these apart (their gas per transaction is alike), their time does.
 //!
 //! So a block the policy would run in parallel first runs its first thirty-second (8 to 64
-//! transactions, fewer past 8 once they took [`PROBE_BUDGET`]) on the sequential engine, timed, with the round trip measured at most once
+//! transactions) on the sequential engine, timed, with the round trip measured at most once
 //! a second with the helper threads: every block while the cores are far apart
 //! ([`FAR_ROUND_TRIP`]), only large ones ([`MIN_PROBED_TXS_CLOSE`]) while they are close.
 //! A mainnet block's first transactions are not like the rest: they pay the highest fees, and
@@ -31,8 +31,7 @@
 //! probe also counts the transactions that wrote a storage slot an earlier one had written:
 //! when they cap the speedup below the policy's chain bound, one hot slot chains the block and
 //! it stays sequential too. Nothing is executed twice either way; what the probe costs a block
-//! that then runs in parallel is the parallelism of its first thirty-second, or of its first
-//! [`PROBE_BUDGET`] when those are dear.
+//! that then runs in parallel is the parallelism of its first thirty-second.
 //!
 //! A block the policy gives the lanes engine is probed too, for the hot slot only: a lane costs
 //! about what the sequential engine does per transaction, so cheapness is no reason to
@@ -69,16 +68,8 @@ pub const MIN_PROBED_TXS_CLOSE: usize = 2048;
 pub const PROBE_SHARE: usize = 32;
 /// ...but at least this many transactions...
 pub const MIN_PROBE: usize = 8;
-/// ...and at most this many...
+/// ...and at most this many.
 pub const MAX_PROBE: usize = 64;
-/// ...stopping early, past [`MIN_PROBE`], once they took this long. A mainnet block's first
-/// transactions pay the highest fees and are often its dearest: the first 38 of 15274915
-/// took 24% of the block, the first 25 of 15538827 8%, run one after the other before the
-/// workers start. (Fewer than [`MIN_PROBE`] see too little: a budget of 100 us and four
-/// transactions stopped 6137495's probe after four payments, which left its calls to
-/// [`CALL_TIME`] (20 us; eight probed read 52 us a transaction, three calls among them), and
-/// the block ran sequentially where it had run 1.2x in parallel.)
-pub const PROBE_BUDGET: Duration = Duration::from_micros(200);
 /// A transaction must take at least this long, plus [`ROUND_TRIPS_PER_TX`] round trips, for
 /// the parallel engine to pay off. With the cores close (~50 ns), `raw-transfers` (the probe
 /// read 2.1-2.2 us a transaction: the first ones are the coldest) ran 0.97x forced onto two
@@ -167,8 +158,7 @@ fn probe_length(txs: usize) -> usize {
 }
 
 /// Runs the block's first [`probe_length`] transactions on the sequential engine, timed, on an
-/// overlay sized for about `accounts` written accounts; fewer once they took
-/// [`PROBE_BUDGET`] (at least [`MIN_PROBE`]).
+/// overlay sized for about `accounts` written accounts.
 fn take_probe<'a, S: StateSource + ?Sized>(
     block: &'a Block,
     source: &'a S,
@@ -177,9 +167,7 @@ fn take_probe<'a, S: StateSource + ?Sized>(
 ) -> Result<(Prefix<'a, S>, Probe), ExecutionError> {
     let probed = probe_length(block.transactions.len());
     let mut times = Vec::with_capacity(probed);
-    let budget = Some((PROBE_BUDGET, MIN_PROBE));
-    let prefix = Prefix::run_sized(block, source, probed, Some(&mut times), accounts, budget)?;
-    let probed = times.len();
+    let prefix = Prefix::run_sized(block, source, probed, Some(&mut times), accounts)?;
     let probe = Probe {
         transactions: probed,
         per_tx: prefix.time / u32::try_from(probed.max(1)).unwrap_or(u32::MAX),

@@ -733,19 +733,16 @@ impl<'a, S: StateSource + ?Sized> Prefix<'a, S> {
         tx_times: Option<&mut Vec<Duration>>,
     ) -> Result<Self, ExecutionError> {
         // Sized like the parallel engine's tables, so that neither engine rehashes as it goes.
-        Self::run_sized(block, source, len, tx_times, block.expected_writes().0, None)
+        Self::run_sized(block, source, len, tx_times, block.expected_writes().0)
     }
 
-    /// [`Self::run`] with the overlay sized for about `accounts` written accounts, stopping
-    /// early once the transactions timed in `tx_times` took `stop_after.0` and at least
-    /// `stop_after.1` ran.
+    /// [`Self::run`] with the overlay sized for about `accounts` written accounts.
     pub(crate) fn run_sized(
         block: &'a Block,
         source: &'a S,
         len: usize,
         tx_times: Option<&mut Vec<Duration>>,
         accounts: usize,
-        stop_after: Option<(Duration, usize)>,
     ) -> Result<Self, ExecutionError> {
         let mut results: Vec<TxResult> = Vec::with_capacity(block.transactions.len());
         let mut gas = BlockGas::default();
@@ -762,7 +759,6 @@ impl<'a, S: StateSource + ?Sized> Prefix<'a, S> {
                 results: &mut results,
                 executions: &mut executions,
                 tx_times,
-                stop_after,
             },
         )?;
         Ok(Self { db, results, gas, executions, time: started.elapsed() })
@@ -784,7 +780,6 @@ impl<'a, S: StateSource + ?Sized, T: Tracking> Prefix<'a, S, T> {
                 results: &mut results,
                 executions: &mut executions,
                 tx_times: None,
-                stop_after: None,
             },
         )?;
         let mut stats = ExecutionStats::new(EngineKind::Sequential);
@@ -805,11 +800,8 @@ pub(crate) struct InOrder<'r> {
     pub(crate) results: &'r mut Vec<TxResult>,
     /// Executions (invalid transactions are not executed).
     pub(crate) executions: &'r mut usize,
-    /// Per-transaction wall times, when tracing or probing.
+    /// Per-transaction wall times, when tracing.
     pub(crate) tx_times: Option<&'r mut Vec<Duration>>,
-    /// Stop once the transactions timed in `tx_times` took this long, and at least this many
-    /// ran (the policy's probe).
-    pub(crate) stop_after: Option<(Duration, usize)>,
 }
 
 /// Executes `block.transactions[range]` one after the other on `db` with plain revm, checking
@@ -831,7 +823,6 @@ pub(crate) fn execute_in_order<'a, S: StateSource + ?Sized, T: Tracking>(
             .with_tx(first)
             .build_mainnet(),
     );
-    let mut timed = Duration::ZERO;
     for (index, tx) in block.transactions[range.clone()].iter().enumerate() {
         let index = range.start + index;
         let started = totals.tx_times.is_some().then(Instant::now);
@@ -859,15 +850,7 @@ pub(crate) fn execute_in_order<'a, S: StateSource + ?Sized, T: Tracking>(
         };
         totals.results.push(result);
         if let (Some(times), Some(started)) = (totals.tx_times.as_deref_mut(), started) {
-            let took = started.elapsed();
-            times.push(took);
-            timed += took;
-            if totals
-                .stop_after
-                .is_some_and(|(budget, at_least)| timed >= budget && times.len() >= at_least)
-            {
-                break;
-            }
+            times.push(started.elapsed());
         }
     }
     Ok(evm.0.ctx.journaled_state.database)

@@ -235,35 +235,3 @@ fn the_policy_times_a_block_before_running_it_in_parallel() {
         (None, EngineKind::Parallel { threads: 2 })
     );
 }
-
-#[test]
-fn the_probe_stops_early_on_dear_transactions() {
-    // A contract that counts down from 4,000 (about 0.1 ms a call), called with calldata by
-    // 64 senders, 8 calls each: 512 transactions, of which the probe would run a thirty-second.
-    let mut state = state(64);
-    let spin = Address::repeat_byte(0x5b);
-    // PUSH2 4000, JUMPDEST, PUSH1 1, SWAP1, SUB, DUP1, PUSH1 3, JUMPI, STOP
-    let code = [0x61, 0x0f, 0xa0, 0x5b, 0x60, 0x01, 0x90, 0x03, 0x80, 0x60, 0x03, 0x57, 0x00];
-    let code = lanes_executor::revm::bytecode::Bytecode::new_raw(Bytes::copy_from_slice(&code));
-    state.insert_account(spin, MemoryAccount::with_code(code, U256::ZERO));
-    let transactions: Vec<TxEnv> = (0..512u64)
-        .map(|i| TxEnv {
-            gas_limit: 300_000,
-            data: Bytes::from_static(&[1]),
-            ..transfer((i % 64) as u8 + 1, i / 64, spin, 0)
-        })
-        .collect();
-    let block = Block { context: context(200_000_000), transactions };
-    let options = ExecuteOptions {
-        round_trip: Some(std::time::Duration::from_secs(1)),
-        ..Default::default()
-    };
-    let far = execute_with(Engine::Auto { threads: 2 }, &block, &state, options).unwrap();
-    let sequential = execute(Engine::Sequential, &block, &state).unwrap();
-    assert!(far.same_result(&sequential), "{:?}", far.first_difference(&sequential));
-    assert!(far.results.iter().all(Result::is_ok));
-    let probe = far.stats.probe.expect("probed");
-    // 512 / 32 = 16, but the first 8 took more than the probe's budget.
-    assert_eq!(probe.transactions, 8, "{probe:?}");
-    assert!(probe.per_tx * 8 >= lanes_executor::probe::PROBE_BUDGET, "{probe:?}");
-}

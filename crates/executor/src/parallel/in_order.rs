@@ -87,7 +87,7 @@ pub(crate) fn run_window<S: StateSource + ?Sized>(
     let prefix = PrefixSource { mv: &shared.mv, source: shared.source, at: window.start };
     let block = shared.block;
     let db = OverlayDb::new(&prefix, &block.context.block_hashes, 2 * window.len());
-    let totals = &mut InOrder { gas, results, executions, tx_times: None, stop_after: None };
+    let totals = &mut InOrder { gas, results, executions, tx_times: None };
     let db = execute_in_order(block, shared.cfg.clone(), window, db, totals)?;
     publish_overlay(&shared.mv, last, db);
     Ok(())
