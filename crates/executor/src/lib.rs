@@ -187,9 +187,7 @@ pub fn execute_with<S: StateSource + ?Sized>(
                 lanes::execute_lanes_with(block, source, threads, options)
             }
             (policy::Decision::Sequential(reason), _) => {
-                let mut output = sequential::execute_sequential_with(block, source, options)?;
-                output.stats.fallback = Some(reason);
-                Ok(output)
+                sequential::execute_sequential_because(block, source, options, Some(reason))
             }
         },
     }

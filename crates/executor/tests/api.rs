@@ -151,6 +151,19 @@ fn an_empty_block_changes_nothing() {
         let output = execute(engine, &block, &state).unwrap();
         assert!(output.results.is_empty() && output.changes.is_empty() && output.gas_used == 0);
     }
+    // The adaptive engine runs it sequentially, and says why.
+    let auto = execute(Engine::Auto { threads: 2 }, &block, &state).unwrap();
+    assert_eq!(auto.stats.engine, EngineKind::Sequential);
+    assert_eq!(auto.stats.fallback, Some(FallbackReason::TooFewTransactions { txs: 0 }));
+    assert!(auto.trace.is_none());
+    let traced = execute_with(
+        Engine::Auto { threads: 2 },
+        &block,
+        &state,
+        ExecuteOptions { trace: true, ..Default::default() },
+    )
+    .unwrap();
+    assert!(traced.trace.is_some(), "a traced run keeps its trace on the policy's path too");
 }
 
 #[test]
