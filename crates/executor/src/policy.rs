@@ -63,8 +63,9 @@ pub const MIN_SPLIT_TRANSACTIONS: usize = 512;
 /// ...and only when they are expected to take at least this long (plain transfers at
 /// [`TRANSFER_TIME`], calls at [`CALL_TIME`]): a split round costs about a third of a
 /// millisecond whatever the block's length (mainnet 11814555, 579 payments, 0.88 ms
-/// sequential: 0.13 ms in the segments' checks and their barrier, 0.10-0.15 ms merging the
-/// overlays, and the two lanes' 0.45 ms each ran 0.5-0.65 ms side by side), so 11814555 ran
+/// sequential: after four segments of 0.21-0.36 ms, two per worker, the faster worker waited
+/// 0.05-0.24 ms, the segments' checks took 0.06-0.13 ms and the overlays' merge
+/// 0.10-0.15 ms; BENCHMARKS.md, hot spot 45), so 11814555 ran
 /// 0.78x-1.23x split over eight runs of a day, 12300570 (1.3 ms) 1.09x-1.41x, 12520364
 /// (2.2 ms) 1.17x-1.22x. Timing the block's first transactions instead (the probe) cost
 /// 12300570 more than the split gained: its first 21 transactions are its dearest (0.35 ms).

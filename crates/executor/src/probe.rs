@@ -107,11 +107,7 @@ pub(crate) fn execute_probed<S: StateSource + ?Sized>(
         None
     };
     let mut output = match declined {
-        Some(reason) => {
-            let mut output = prefix.finish(block)?;
-            output.stats.fallback = Some(reason);
-            output
-        }
+        Some(reason) => prefix.finish_with(block, Some(reason), None)?,
         None => parallel::execute_parallel_predicted(
             block,
             source,
@@ -142,9 +138,7 @@ pub(crate) fn execute_probed_lanes<S: StateSource + ?Sized>(
     let (mut prefix, probe) = take_probe(block, source, Duration::ZERO, 4 * probed)?;
     let mut output = if chained(&probe) {
         prefix.db.reserve(block.expected_writes().0);
-        let mut output = prefix.finish(block)?;
-        output.stats.fallback = Some(FallbackReason::ChainedSlots(probe));
-        output
+        prefix.finish_with(block, Some(FallbackReason::ChainedSlots(probe)), None)?
     } else {
         lanes::execute_lanes_after(block, source, threads, options, Some(prefix))?
     };
