@@ -297,6 +297,7 @@ pub fn measure_block<S: StateSource + ?Sized>(
             reexecutions_per_tx: output.stats.reexecutions as f64 / txs.max(1) as f64,
             deferred: output.stats.deferred,
             in_order: output.stats.in_order,
+            hoisted: output.stats.hoisted,
             execute_ms: output.stats.execute_time.as_secs_f64() * 1e3,
             validate_ms: output.stats.validate_time.as_secs_f64() * 1e3,
             finalize_ms: output.stats.finalize_time.as_secs_f64() * 1e3,

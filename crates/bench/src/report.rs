@@ -50,6 +50,8 @@ pub struct Record {
     /// Transactions the committer ran in order on the sequential engine while validation
     /// failures were frequent (last timed parallel run).
     pub in_order: usize,
+    /// Heavy transactions the parallel engine started before the others (last timed run).
+    pub hoisted: usize,
     /// Time spent executing transactions, summed over workers (last timed run).
     pub execute_ms: f64,
     /// Time spent validating read sets (last timed run).
@@ -98,7 +100,7 @@ pub fn row(record: &Record) -> String {
         _ => String::new(),
     };
     format!(
-        "{:<14} {:>6} {:>13} {:>3} {:>9.2} {:>9.2} {:>6.2}x {:>6.2}x {:>4.0}% {:>6.2}x {:>8.0} {:>7.3}  {}{}{}{}",
+        "{:<14} {:>6} {:>13} {:>3} {:>9.2} {:>9.2} {:>6.2}x {:>6.2}x {:>4.0}% {:>6.2}x {:>8.0} {:>7.3}  {}{}{}{}{}",
         record.name,
         record.txs,
         record.gas,
@@ -115,6 +117,10 @@ pub fn row(record: &Record) -> String {
         match record.in_order {
             0 => String::new(),
             n => format!(" ({:.0}% in order)", 100.0 * n as f64 / record.txs.max(1) as f64),
+        },
+        match record.hoisted {
+            0 => String::new(),
+            n => format!(" ({n} started first)"),
         },
         record.decision.as_ref().map(|d| format!(" ({d})")).unwrap_or_default(),
         memory,

@@ -243,6 +243,9 @@ pub struct ExecutionStats {
     /// Transactions the parallel engine's committer ran in order on the sequential engine,
     /// in windows, while validation failures were frequent (the throttle).
     pub in_order: usize,
+    /// Heavy transactions the parallel engine started before the others (see
+    /// `Predictions::heavy`).
+    pub hoisted: usize,
     /// Set when the parallel engine fell back to sequential execution.
     pub fallback: Option<FallbackReason>,
     /// What the policy's timed probe measured, when it ran ([`crate::probe`]); when the block
@@ -275,6 +278,7 @@ impl ExecutionStats {
             validation_failures: 0,
             deferred: 0,
             in_order: 0,
+            hoisted: 0,
             fallback: None,
             probe: None,
             execute_time: Duration::ZERO,

@@ -48,6 +48,10 @@ struct Tally {
     specs: BTreeMap<String, usize>,
     /// Blocks the lanes engine ran in one round, in several, and with a tail on another engine.
     lanes: BTreeMap<&'static str, usize>,
+    /// Blocks in which the parallel engine started a heavy transaction before the others, and
+    /// those of them in which one ran again (it read what an earlier one wrote).
+    hoisted: usize,
+    hoisted_reexecuted: usize,
 }
 
 /// Executes the block `generate` makes from `seed` with every engine; returns why they
@@ -118,6 +122,10 @@ fn check_block(
         *tally.outcomes.entry(kind).or_default() += 1;
     }
     *tally.specs.entry(format!("{:?}", workload.block.context.spec)).or_default() += 1;
+    if parallel.stats.hoisted > 0 {
+        tally.hoisted += 1;
+        tally.hoisted_reexecuted += usize::from(parallel.stats.reexecutions > 0);
+    }
     match parallel.first_difference(&sequential) {
         None if parallel.same_result(&sequential) => Ok(()),
         difference => Err(format!(
@@ -171,6 +179,10 @@ fn parallel_matches_sequential_on_mixed_blocks() {
         for kind in ["one round", "several rounds", "tail"] {
             assert!(tally.lanes.get(kind).copied().unwrap_or(0) > 0, "no lanes {kind}: {tally:?}");
         }
+        assert!(
+            tally.hoisted_reexecuted > 0,
+            "no heavy transaction started first ran again: {tally:?}"
+        );
         for spec in [SpecId::SHANGHAI, SpecId::CANCUN, SpecId::PRAGUE] {
             assert!(tally.specs.contains_key(&format!("{spec:?}")), "no {spec:?} block: {tally:?}");
         }

@@ -120,6 +120,7 @@ pub(crate) fn execute_parallel_predicted<'a, S: StateSource + ?Sized, T: Trackin
     let predictions = predictions.unwrap_or_else(|| predict::Predictions::of(block));
     let scheduler = Scheduler::new(
         block.transactions.len(),
+        threads,
         predictions,
         options.in_order_every.map(std::num::NonZeroUsize::get),
     );
@@ -159,6 +160,7 @@ pub(crate) fn execute_parallel_predicted<'a, S: StateSource + ?Sized, T: Trackin
         stats.validation_failures += worker.validation_failures;
         stats.deferred += worker.deferred;
         stats.in_order += worker.in_order;
+        stats.hoisted += worker.hoisted;
         stats.execute_time += worker.execute_time;
         stats.validate_time += worker.validate_time;
         stats.finalize_time = stats.finalize_time.max(worker.finalize_time);

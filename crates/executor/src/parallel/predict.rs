@@ -56,6 +56,9 @@ pub(crate) struct Predictions {
     longest_sender_chain: usize,
     /// Bare calls (no value, no calldata) to the address that received the most.
     longest_bare_chain: usize,
+    /// The transactions that may take a large share of the block, in block order (see
+    /// [`Self::heavy`]).
+    heavy: Vec<u32>,
 }
 
 /// The ERC-20 holder address in calldata argument `n` (0-based), if the word is an address.
@@ -117,6 +120,10 @@ impl Predictions {
         let mut bare_calls: Fingerprints<(u32, u32)> = Fingerprints::default();
         // Per call group (contract, selector): its first and its last transaction.
         let mut groups: Fingerprints<(u32, u32)> = Fingerprints::default();
+        // A transaction allowed this share of the gas the block's transactions may use, and
+        // predicted to follow none, is heavy (see [`Self::heavy`]).
+        let gas_limits = block.transactions.iter().map(|tx| tx.gas_limit).sum::<u64>();
+        let heavy_from = (gas_limits / Self::HEAVY_SHARE).max(Self::MIN_HEAVY_GAS);
         let mut this = Self {
             followed: vec![NONE; n],
             first_follower: vec![NONE; n],
@@ -172,9 +179,31 @@ impl Predictions {
                 this.followed[j as usize] = followed;
                 this.next_follower[j as usize] = this.first_follower[followed as usize];
                 this.first_follower[followed as usize] = j;
+            } else if tx.gas_limit >= heavy_from {
+                this.heavy.push(j);
             }
         }
         this
+    }
+
+    /// A transaction allowed at least this share of the sum of the block's gas limits (and
+    /// [`Self::MIN_HEAVY_GAS`]) is heavy.
+    const HEAVY_SHARE: u64 = 10;
+    /// Below this gas limit no transaction is heavy: a small block's largest transaction
+    /// takes tens of microseconds, not worth starting out of order.
+    const MIN_HEAVY_GAS: u64 = 1_000_000;
+
+    /// The transactions, in block order, that may take a large share of the block's time: a
+    /// gas limit of at least a tenth of the sum of the block's (and at least a million), and
+    /// no predicted predecessor. Workers start them first (`Scheduler::take_hoisted`): taken
+    /// in block order, one that comes late keeps a worker busy after the others have run
+    /// out of work (mainnet block 18426253: its transaction 138 takes half the block's time,
+    /// and in block order two workers could reach 1.39x at best; started first, 2.00x).
+    /// The gas limit is only a bound on what a transaction may use: a heavy one that turns
+    /// out cheap costs nothing, one that read a value an earlier transaction writes runs
+    /// again at its commit, as any transaction would.
+    pub(crate) fn heavy(&self) -> &[u32] {
+        &self.heavy
     }
 
     /// The transaction `tx` is predicted to follow, if any.
@@ -280,6 +309,21 @@ mod tests {
         }
         // 20 * 255 distinct non-zero addresses, the zero address, three keys each.
         assert_eq!(seen.len(), 3 * (20 * 255 + 1) - 1, "only (0, 0) repeats between the pairs");
+    }
+
+    #[test]
+    fn heavy_transactions_are_those_allowed_a_tenth_of_the_block_that_follow_none() {
+        let with_gas = |from: u64, gas_limit: u64| TxEnv { gas_limit, ..call(from, 99, 1, vec![]) };
+        let mut transactions: Vec<TxEnv> = (0..20).map(|i| with_gas(i, 100_000)).collect();
+        // 2M + 2M + 1.5M + 1.5M + 20 * 100k = 9M: a tenth is 900k.
+        transactions.push(with_gas(100, 2_000_000));
+        transactions.push(with_gas(100, 2_000_000)); // the same sender: it follows 20
+        transactions.push(with_gas(101, 1_500_000));
+        transactions.insert(3, with_gas(102, 1_500_000));
+        assert_eq!(predict(transactions).heavy(), [3, 21, 23]);
+        // Below a million gas nothing is heavy, whatever its share.
+        let small = (0..4).map(|i| with_gas(i, 500_000)).collect();
+        assert!(predict(small).heavy().is_empty());
     }
 
     #[test]

@@ -23,6 +23,10 @@
 //!   executed on values about to change. Whoever finishes the transaction it follows claims it
 //!   and executes it next, so a chain runs on one worker while the others go on; the committer
 //!   claims and runs it itself if it gets there first.
+//! - A transaction predicted to be heavy ([`Predictions::heavy`]: allowed a tenth of the
+//!   block's gas) is handed out before all others, from its own small list (`take_hoisted`),
+//!   so that one late in the block does not keep a worker busy after the rest have run out of
+//!   work. The counter skips it, and an in-order window stops before it.
 //! - One worker at a time (whoever wins `try_lock` on the commit state) advances the commit
 //!   frontier in block order. At transaction `j` every transaction below `j` is committed, so
 //!   the values `j` should have read are final. The committer validates `j`'s read set against
@@ -41,6 +45,10 @@
 //! # Invariants
 //! - A transaction is executed speculatively at most once; any further incarnation runs inside
 //!   the commit, holding the commit lock. So at most `2n` executions, and no cascade.
+//! - A hoisted transaction is executed speculatively by exactly one worker, the one
+//!   `take_hoisted` hands it to: every worker looks there before it takes from the counter
+//!   or snoozes under the throttle, so each is handed out; neither the counter nor a window nor
+//!   the committer's inline path takes one (a hoisted transaction is never `DEFERRED`).
 //! - A `DEFERRED` transaction is executed by exactly one worker: the one whose compare-and-swap
 //!   takes it back to `PENDING`. Setting aside and finishing use sequentially consistent
 //!   operations on both statuses (store mine, then load the other's), so of the worker that
@@ -259,6 +267,7 @@ pub(crate) struct WorkerStats {
     pub(crate) validation_failures: usize,
     pub(crate) deferred: usize,
     pub(crate) in_order: usize,
+    pub(crate) hoisted: usize,
     pub(crate) execute_time: Duration,
     pub(crate) validate_time: Duration,
     pub(crate) finalize_time: Duration,
@@ -278,6 +287,12 @@ pub(crate) struct Scheduler {
     failed: AtomicBool,
     fatal: Mutex<Option<ExecutionError>>,
     slots: Box<[TxSlot]>,
+    /// Heavy transactions ([`Predictions::heavy`]), in block order, that workers take before
+    /// any other ([`Self::take_hoisted`]); empty on one worker. Only that path runs them: the
+    /// counter skips them and in-order windows stop before them.
+    hoisted: Box<[TxIdx]>,
+    /// The next entry of `hoisted` to hand out.
+    next_hoisted: CachePadded<AtomicUsize>,
     predictions: Predictions,
     /// Per call group (indexed by its name, see [`Predictions::call_group`]): whether its calls
     /// keep failing validation, so that each waits for the previous one. Set by the committer
@@ -289,12 +304,19 @@ pub(crate) struct Scheduler {
 impl Scheduler {
     /// Scheduling state for a block of `transactions`, with the predicted dependencies.
     ///
-    /// `in_order_every`: see [`crate::ExecuteOptions::in_order_every`].
+    /// `in_order_every`: see [`crate::ExecuteOptions::in_order_every`]. With more than one
+    /// worker, the predicted heavy transactions start first.
     pub(crate) fn new(
         transactions: usize,
+        workers: usize,
         predictions: Predictions,
         in_order_every: Option<usize>,
     ) -> Self {
+        let hoisted = if workers > 1 {
+            predictions.heavy().iter().map(|tx| *tx as TxIdx).collect()
+        } else {
+            Box::default()
+        };
         Self {
             next_exec: CachePadded::new(AtomicUsize::new(0)),
             frontier: CachePadded::new(AtomicUsize::new(0)),
@@ -305,6 +327,8 @@ impl Scheduler {
             slots: (0..transactions)
                 .map(|_| TxSlot { status: AtomicU8::new(PENDING), data: Mutex::default() })
                 .collect(),
+            hoisted,
+            next_hoisted: CachePadded::new(AtomicUsize::new(0)),
             predictions,
             hot_calls: (0..transactions).map(|_| AtomicBool::new(false)).collect(),
             commit: CachePadded::new(Mutex::new(CommitState {
@@ -327,6 +351,8 @@ impl Scheduler {
             slot.status.store(COMMITTED, Ordering::Relaxed);
         }
         self.next_exec.store(committed, Ordering::Relaxed);
+        self.next_hoisted
+            .store(self.hoisted.partition_point(|tx| *tx < committed), Ordering::Relaxed);
         self.frontier.store(committed, Ordering::Relaxed);
         if committed == self.slots.len() {
             self.done.store(true, Ordering::Relaxed);
@@ -402,7 +428,9 @@ impl Scheduler {
                 let status = slot.status.load(Ordering::Acquire);
                 status == EXECUTED
                     || status == DEFERRED
-                    || (throttled && self.next_exec.load(Ordering::Relaxed) == frontier)
+                    || (throttled
+                        && self.next_exec.load(Ordering::Relaxed) == frontier
+                        && !self.is_hoisted(frontier))
             });
             let commit = if frontier_ready { self.commit.try_lock() } else { None };
             if let Some(mut commit) = commit {
@@ -421,6 +449,13 @@ impl Scheduler {
                     }
                 }
             }
+            if let Some(index) = self.take_hoisted() {
+                // Before the throttle: only this path runs a hoisted transaction.
+                stats.hoisted += 1;
+                self.execute_and_follow(index, shared, evm, &mut writes, &mut follow, stats);
+                backoff.reset();
+                continue;
+            }
             if self.throttled.load(Ordering::Relaxed) {
                 // Conflicts are so frequent that speculation only wastes work: the committer
                 // executes transactions in order until the throttle lifts.
@@ -431,7 +466,9 @@ impl Scheduler {
             }
             let index = self.next_exec.fetch_add(1, Ordering::Relaxed);
             if index < n {
-                if self.set_aside(index) {
+                if self.is_hoisted(index) {
+                    // Handed out by `take_hoisted`.
+                } else if self.set_aside(index) {
                     stats.deferred += 1;
                 } else {
                     self.execute_and_follow(index, shared, evm, &mut writes, &mut follow, stats);
@@ -443,6 +480,20 @@ impl Scheduler {
                 stats.idle_time += started.elapsed();
             }
         }
+    }
+
+    /// The next heavy transaction to start before the others, if one is left: each is handed
+    /// out once.
+    fn take_hoisted(&self) -> Option<TxIdx> {
+        if self.next_hoisted.load(Ordering::Relaxed) >= self.hoisted.len() {
+            return None;
+        }
+        self.hoisted.get(self.next_hoisted.fetch_add(1, Ordering::Relaxed)).copied()
+    }
+
+    /// Whether `index` is a heavy transaction that only [`Self::take_hoisted`] hands out.
+    fn is_hoisted(&self, index: TxIdx) -> bool {
+        !self.hoisted.is_empty() && self.hoisted.binary_search(&index).is_ok()
     }
 
     /// Sets `index` (just taken from the counter) aside when the transaction it is predicted
@@ -607,6 +658,7 @@ impl Scheduler {
                 waited = self.claim(j);
                 if !waited
                     && (!throttled
+                        || self.is_hoisted(j)
                         || self
                             .next_exec
                             .compare_exchange(j, j + 1, Ordering::AcqRel, Ordering::Relaxed)
@@ -703,7 +755,12 @@ impl Scheduler {
     /// (claimed here) and those nobody has taken yet (taken from the counter), up to the first
     /// one another worker runs or has executed. Returns the window's end (`j`: none).
     fn take_window(&self, j: TxIdx, len: usize) -> TxIdx {
-        let limit = (j + len.max(1)).min(self.slots.len());
+        // A window ends before the next hoisted transaction: its worker runs it.
+        let next_hoisted = self.hoisted[self.hoisted.partition_point(|tx| *tx < j)..]
+            .first()
+            .copied()
+            .unwrap_or(usize::MAX);
+        let limit = (j + len.max(1)).min(self.slots.len()).min(next_hoisted);
         let mut end = j;
         while end < limit {
             let next = self.next_exec.load(Ordering::Acquire);
@@ -759,6 +816,7 @@ impl Scheduler {
 mod tests {
     use super::*;
     use crate::block::{Block, BlockContext};
+    use crate::outcome::InvalidTx;
     use alloy_primitives::{Address, TxKind, U256};
     use revm::{context::TxEnv, primitives::hardfork::SpecId};
 
@@ -776,7 +834,7 @@ mod tests {
             .collect::<Vec<_>>();
         let block =
             Block { context: BlockContext::new(SpecId::CANCUN, Default::default()), transactions };
-        Scheduler::new(senders.len(), Predictions::of(&block), None)
+        Scheduler::new(senders.len(), 2, Predictions::of(&block), None)
     }
 
     fn status(scheduler: &Scheduler, tx: TxIdx) -> u8 {
@@ -809,6 +867,49 @@ mod tests {
         assert!(!scheduler.set_aside(3), "committed counts as executed");
     }
 
+    /// A scheduler for payments from distinct senders on `workers`, those at `heavy` allowed
+    /// a block's worth of gas each.
+    fn with_heavy(n: usize, heavy: &[usize], workers: usize) -> Scheduler {
+        let transactions = (0..n)
+            .map(|i| TxEnv {
+                caller: Address::with_last_byte(i as u8 + 1),
+                kind: TxKind::Call(Address::repeat_byte(0xee)),
+                value: U256::from(1),
+                gas_limit: if heavy.contains(&i) { 30_000_000 } else { 21_000 },
+                ..Default::default()
+            })
+            .collect::<Vec<_>>();
+        let block =
+            Block { context: BlockContext::new(SpecId::CANCUN, Default::default()), transactions };
+        Scheduler::new(n, workers, Predictions::of(&block), None)
+    }
+
+    #[test]
+    fn heavy_transactions_are_handed_out_first_and_only_once() {
+        let scheduler = with_heavy(10, &[6, 8], 2);
+        assert_eq!(scheduler.take_hoisted(), Some(6));
+        assert_eq!(scheduler.take_hoisted(), Some(8));
+        assert_eq!(scheduler.take_hoisted(), None, "each once");
+        assert!(scheduler.is_hoisted(6) && scheduler.is_hoisted(8) && !scheduler.is_hoisted(7));
+        // An in-order window stops before a hoisted transaction, and starts none at one.
+        assert_eq!(scheduler.take_window(0, 128), 6);
+        assert_eq!(scheduler.take_window(6, 128), 6);
+        assert_eq!(scheduler.take_window(7, 128), 7 + 1);
+        assert_eq!(scheduler.take_window(9, 128), 10);
+    }
+
+    #[test]
+    fn one_worker_and_a_probed_prefix_hoist_nothing_they_do_not_need() {
+        let single = with_heavy(10, &[6], 1);
+        assert_eq!(single.take_hoisted(), None, "one worker runs the block in order");
+        assert!(!single.is_hoisted(6));
+        let probed = with_heavy(10, &[2, 6], 2);
+        let invalid = InvalidTx::BlockGasExceeded { gas_limit: 1, available: 0 };
+        probed.start_after(vec![Err(invalid); 4], BlockGas::default());
+        assert_eq!(probed.take_hoisted(), Some(6), "2 is committed already");
+        assert_eq!(probed.take_hoisted(), None);
+    }
+
     /// A scheduler for calls of one contract and selector from distinct senders.
     fn calls(n: u8) -> Scheduler {
         let transactions = (0..n)
@@ -821,7 +922,7 @@ mod tests {
             .collect::<Vec<_>>();
         let block =
             Block { context: BlockContext::new(SpecId::CANCUN, Default::default()), transactions };
-        Scheduler::new(n as usize, Predictions::of(&block), None)
+        Scheduler::new(n as usize, 2, Predictions::of(&block), None)
     }
 
     #[test]

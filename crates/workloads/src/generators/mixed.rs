@@ -26,6 +26,9 @@ const SHARED_ACCOUNTS: usize = 6;
 const SALTS: usize = 3;
 /// Keys that may delegate (Prague).
 const KEYS: usize = 4;
+/// The gas limit that makes a transaction of a mixed block heavy (a tenth of its block's
+/// transactions' gas limits and a million, see `finish`).
+const HEAVY_GAS: u64 = 3_000_000;
 
 /// A block of `size` transactions drawn at random from every workload kind, on a pre-state
 /// that holds all their contracts, with deliberate conflicts: a few shared accounts send and
@@ -549,6 +552,17 @@ impl Mix {
     /// Sets the block gas limit (too small for everything in one block out of four) and the
     /// gas limit of the transactions that ask for the whole block.
     fn finish(&self, builder: &mut BlockBuilder) {
+        // One block in three has a transaction allowed a large share of the block's gas, which
+        // the parallel engine starts before the others (`Predictions::heavy`), wherever it
+        // is and whatever it conflicts with.
+        let count = builder.transactions().len();
+        if count > 1 && builder.rng().random_bool(1.0 / 3.0) {
+            let heavy = builder.rng().random_range(0..count);
+            if !self.whole_block.contains(&heavy) {
+                let tx = &mut builder.transactions_mut()[heavy];
+                tx.gas_limit = tx.gas_limit.max(HEAVY_GAS);
+            }
+        }
         let sum: u64 = builder
             .transactions()
             .iter()
