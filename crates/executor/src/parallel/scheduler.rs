@@ -312,8 +312,9 @@ impl Scheduler {
         predictions: Predictions,
         in_order_every: Option<usize>,
     ) -> Self {
+        // The counter hands the first `workers` transactions out at once anyway.
         let hoisted = if workers > 1 {
-            predictions.heavy().iter().map(|tx| *tx as TxIdx).collect()
+            predictions.heavy().iter().map(|tx| *tx as TxIdx).filter(|tx| *tx >= workers).collect()
         } else {
             Box::default()
         };
@@ -899,10 +900,12 @@ mod tests {
     }
 
     #[test]
-    fn one_worker_and_a_probed_prefix_hoist_nothing_they_do_not_need() {
+    fn one_worker_the_first_transactions_and_a_probed_prefix_are_not_hoisted() {
         let single = with_heavy(10, &[6], 1);
         assert_eq!(single.take_hoisted(), None, "one worker runs the block in order");
         assert!(!single.is_hoisted(6));
+        let first = with_heavy(10, &[1, 6], 2);
+        assert_eq!(first.take_hoisted(), Some(6), "the counter hands 1 out at once anyway");
         let probed = with_heavy(10, &[2, 6], 2);
         let invalid = InvalidTx::BlockGasExceeded { gas_limit: 1, available: 0 };
         probed.start_after(vec![Err(invalid); 4], BlockGas::default());
