@@ -27,7 +27,7 @@ const SALTS: usize = 3;
 /// Keys that may delegate (Prague).
 const KEYS: usize = 4;
 /// The gas limit that makes a transaction of a mixed block heavy (a tenth of its block's
-/// transactions' gas limits and a million, see `finish`).
+/// transactions' gas limits and half a million, see `finish`).
 const HEAVY_GAS: u64 = 3_000_000;
 
 /// A block of `size` transactions drawn at random from every workload kind, on a pre-state
