@@ -122,7 +122,9 @@ impl Predictions {
         let mut groups: Fingerprints<(u32, u32)> = Fingerprints::default();
         // A transaction allowed this share of the gas the block's transactions may use, and
         // predicted to follow none, is heavy (see [`Self::heavy`]).
-        let gas_limits = block.transactions.iter().map(|tx| tx.gas_limit).sum::<u64>();
+        // Saturating: a block may hold transactions asking for any gas (they are invalid).
+        let gas_limits =
+            block.transactions.iter().map(|tx| tx.gas_limit).fold(0, u64::saturating_add);
         let heavy_from = (gas_limits / Self::HEAVY_SHARE).max(Self::MIN_HEAVY_GAS);
         let mut this = Self {
             followed: vec![NONE; n],
@@ -325,6 +327,9 @@ mod tests {
         // Below half a million gas nothing is heavy, whatever its share.
         let small = (0..4).map(|i| with_gas(i, 400_000)).collect();
         assert!(predict(small).heavy().is_empty());
+        // Gas limits that sum past u64::MAX (invalid transactions) do not overflow.
+        let huge = vec![with_gas(1, u64::MAX), with_gas(2, u64::MAX), with_gas(3, u64::MAX)];
+        assert_eq!(predict(huge).heavy(), [0, 1, 2]);
     }
 
     #[test]
