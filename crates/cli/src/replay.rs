@@ -175,8 +175,12 @@ fn replay_block(block: &MainnetBlock, args: &Args) -> Result<Row, String> {
         0 => String::new(),
         n => format!("  ({n} in order)"),
     };
+    let hoisted = match parallel.stats.hoisted {
+        0 => String::new(),
+        n => format!("  ({n} started first)"),
+    };
     println!(
-        "{:>9} {:<17} {:>5} {:>11} {:>9.2} {:>9.2} {:>7.2}x {:>6}  ok{chosen}{in_order}",
+        "{:>9} {:<17} {:>5} {:>11} {:>9.2} {:>9.2} {:>7.2}x {:>6}  ok{chosen}{in_order}{hoisted}",
         block.number,
         block.fork,
         block.block.transactions.len(),
