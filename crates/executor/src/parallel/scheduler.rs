@@ -757,8 +757,9 @@ impl Scheduler {
     /// one another worker runs or has executed. Returns the window's end (`j`: none).
     fn take_window(&self, j: TxIdx, len: usize) -> TxIdx {
         // A window ends before the next hoisted transaction: its worker runs it.
-        let next_hoisted = self.hoisted[self.hoisted.partition_point(|tx| *tx < j)..]
-            .first()
+        let next_hoisted = self
+            .hoisted
+            .get(self.hoisted.partition_point(|tx| *tx < j))
             .copied()
             .unwrap_or(usize::MAX);
         let limit = (j + len.max(1)).min(self.slots.len()).min(next_hoisted);
