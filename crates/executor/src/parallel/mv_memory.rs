@@ -669,9 +669,10 @@ impl MvMemory {
         }
     }
 
-    /// Credits `amount` to `address` as a write of transaction `tx`, which is committing (every
-    /// transaction below it is committed) and did not otherwise write `address`: the fee a
-    /// transaction owes the beneficiary. Published by the committer rather than by the
+    /// Credits `amount` to `address` as a write of transaction `tx`, which is committed (as is
+    /// every transaction below it) and did not otherwise write `address`: the fees a run of
+    /// committed transactions owe the beneficiary, summed, `tx` the last of them (see the
+    /// scheduler's `flush_fees`). Published by the committer rather than by the
     /// executing worker, so that the beneficiary's versions, which every transaction adds to,
     /// stay on the committing core instead of moving between workers on every publish; a
     /// transaction reading the beneficiary ahead of the commit frontier misses fees still to

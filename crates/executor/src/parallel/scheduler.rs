@@ -33,8 +33,9 @@
 //!   them; if a value differs it re-executes `j` on the spot, and that incarnation is final by
 //!   construction. Then it applies the block-level rules in order (gas and blob gas left in the
 //!   block; an invalid transaction's writes are retracted) and records the outcome. The fee
-//!   a transaction owes the beneficiary (when it never loaded the beneficiary) is credited
-//!   then, by the committer (`MvMemory::credit_on_commit`): every transaction adds to the
+//!   a transaction owes the beneficiary (when it never loaded the beneficiary) is added up by
+//!   the committer and credited as one version per run of commits (`flush_fees`), before
+//!   anything reads the beneficiary at the frontier: every transaction adds to the
 //!   beneficiary, and publishing it from the executing workers moved that account's versions
 //!   between cores on every transaction.
 //!
@@ -61,7 +62,12 @@
 //! - Validation of `j` reads only versions below `j`, all committed: it is exact, and a
 //!   validated incarnation's result equals what sequential execution would produce.
 //! - An incarnation of `j` that started when the frontier had reached `j` read only committed
-//!   values: it is final without validation (`reads_final`; every transaction, on one worker).
+//!   values: it is final without validation (`reads_final`; every transaction, on one worker),
+//!   unless it loaded the beneficiary while fees were pending (`fees_pending`): it is then
+//!   validated after they are credited, and its reads are kept for that.
+//! - Fees pending with the committer are all of transactions below the frontier, and are
+//!   credited before the committer validates or runs a transaction that may read the
+//!   beneficiary, before an in-order window and at the end: no final value misses one.
 //!
 //! # Why it cannot deadlock or hang
 //! No worker ever waits for a lock while holding another: the commit lock is only `try_lock`ed,
@@ -129,8 +135,12 @@ struct TxData {
     /// [`MvMemory::commit`]: super::mv_memory::MvMemory::commit
     credited: Vec<Address>,
     /// Every transaction below was committed when this incarnation started, so everything it
-    /// read was final: validation has nothing to check (always so on one worker).
+    /// read was final: validation has nothing to check (always so on one worker)...
     reads_final: bool,
+    /// ... except the beneficiary, when the committer held fees not yet credited
+    /// (`CommitState::fees`) as the incarnation started: then a transaction that loaded the
+    /// beneficiary is validated all the same.
+    fees_pending: bool,
     /// The transaction was set aside until the one it follows had executed.
     waited: bool,
 }
@@ -154,6 +164,9 @@ struct CommitState {
     /// Per call group: validation failures and commits through the speculative path, for
     /// [`Scheduler::learn`] (empty until a failure).
     call_failures: Vec<(u32, u32)>,
+    /// The fees committed transactions owe the beneficiary and that are not credited yet: the
+    /// last such transaction and the sum (see [`Scheduler::flush_fees`]).
+    fees: Option<(TxIdx, U256)>,
 }
 
 /// An exponential moving average of validation failures at the commit frontier, and the
@@ -293,6 +306,9 @@ pub(crate) struct Scheduler {
     hoisted: Box<[TxIdx]>,
     /// The next entry of `hoisted` to hand out.
     next_hoisted: CachePadded<AtomicUsize>,
+    /// Whether the committer holds fees not credited yet (`CommitState::fees`). Set before
+    /// the frontier passes the transaction that owes them, cleared after they are credited.
+    fees_pending: CachePadded<AtomicBool>,
     predictions: Predictions,
     /// Per call group (indexed by its name, see [`Predictions::call_group`]): whether its calls
     /// keep failing validation, so that each waits for the previous one. Set by the committer
@@ -330,6 +346,7 @@ impl Scheduler {
                 .collect(),
             hoisted,
             next_hoisted: CachePadded::new(AtomicUsize::new(0)),
+            fees_pending: CachePadded::new(AtomicBool::new(false)),
             predictions,
             hot_calls: (0..transactions).map(|_| AtomicBool::new(false)).collect(),
             commit: CachePadded::new(Mutex::new(CommitState {
@@ -339,6 +356,7 @@ impl Scheduler {
                 dependencies: Vec::new(),
                 conflicts: ConflictRate::new(transactions, in_order_every),
                 call_failures: Vec::new(),
+                fees: None,
             })),
         }
     }
@@ -610,10 +628,16 @@ impl Scheduler {
         stats: &mut WorkerStats,
     ) {
         data.reads_final = self.frontier.load(Ordering::Acquire) >= index;
+        // Loaded after the frontier: fees of transactions below `index` were added before the
+        // frontier passed them, so `false` here means they are credited and visible.
+        data.fees_pending = data.reads_final && self.fees_pending.load(Ordering::Acquire);
         let execution = execute_tx(evm, index, &shared.block.transactions[index], writes);
         let fee = evm.0.ctx.journaled_state.database.deferred_fee.take();
         shared.mv.publish(index, writes, &mut data.written, &mut data.credited);
-        if data.reads_final && !shared.trace {
+        // An incarnation that loaded the beneficiary (it owes no fee) while fees were pending
+        // is validated at commit (see `TxData::fees_pending`).
+        let validated = !data.reads_final || (data.fees_pending && fee.is_none());
+        if !validated && !shared.trace {
             // Nothing will validate these reads: the worker keeps its buffer for the next
             // execution instead of allocating a new one (always so on one worker).
             data.reads.clear();
@@ -637,6 +661,7 @@ impl Scheduler {
         loop {
             let j = commit.next;
             if j == self.slots.len() {
+                self.flush_fees(commit, shared, j)?;
                 return Ok(true);
             }
             let slot = &self.slots[j];
@@ -651,6 +676,8 @@ impl Scheduler {
                     if end == j {
                         return Ok(false);
                     }
+                    // The window reads the beneficiary as it stands.
+                    self.flush_fees(commit, shared, j)?;
                     self.commit_window(commit, shared, j..end, stats)?;
                     continue;
                 }
@@ -672,6 +699,8 @@ impl Scheduler {
             let tx = &shared.block.transactions[j];
             let mut data = slot.data.lock();
             if inline {
+                // Final at once: it must see every fee below it.
+                self.flush_fees(commit, shared, j)?;
                 data.waited = waited;
                 self.run_incarnation(j, &mut data, shared, evm, writes, stats);
             }
@@ -685,7 +714,16 @@ impl Scheduler {
                     Err(invalid)
                 }
                 Ok(()) => {
-                    let valid = inline || data.reads_final || {
+                    // An incarnation that owes no fee loaded the beneficiary (or paid none): it
+                    // is checked against every fee below it.
+                    let loaded_beneficiary =
+                        data.outcome.as_ref().is_some_and(|outcome| outcome.fee.is_none());
+                    if loaded_beneficiary {
+                        self.flush_fees(commit, shared, j)?;
+                    }
+                    let final_reads =
+                        data.reads_final && !(loaded_beneficiary && data.fees_pending);
+                    let valid = inline || final_reads || {
                         // Timed only when there is something to check (clock reads add up).
                         let started = Instant::now();
                         let valid = validate(&shared.mv, shared.source, j, &data.reads)
@@ -709,6 +747,7 @@ impl Scheduler {
                     if !valid {
                         stats.validation_failures += 1;
                         stats.reexecutions += 1;
+                        self.flush_fees(commit, shared, j)?;
                         self.run_incarnation(j, &mut data, shared, evm, writes, stats);
                     }
                     let Some(outcome) = data.outcome.take() else {
@@ -731,9 +770,16 @@ impl Scheduler {
             }
             if result.is_ok() {
                 if let Some(fee) = fee {
-                    let beneficiary = context.header.beneficiary;
-                    if shared.mv.credit_on_commit(j, beneficiary, fee) {
-                        data.credited.push(beneficiary);
+                    let (_, sum) = commit.fees.get_or_insert((j, U256::ZERO));
+                    commit.fees = Some((j, sum.saturating_add(fee)));
+                    if !self.fees_pending.load(Ordering::Relaxed) {
+                        // Before the frontier passes `j` (see `run_incarnation`).
+                        self.fees_pending.store(true, Ordering::Release);
+                    }
+                    if shared.trace {
+                        // The dependency trace names each transaction whose fee a reader of
+                        // the beneficiary depends on.
+                        self.flush_fees(commit, shared, j)?;
                     }
                 }
                 shared
@@ -750,6 +796,37 @@ impl Scheduler {
             commit.next += 1;
             self.frontier.store(commit.next, Ordering::Release);
         }
+    }
+
+    /// Credits the beneficiary with the fees committed transactions owe it and that are not
+    /// credited yet, as one credit at the last of them; `j` is the commit frontier.
+    ///
+    /// Transactions that never loaded the beneficiary owe it their fee (see
+    /// [`super::vm`]). Crediting each at its commit cost a version of the beneficiary per
+    /// transaction, in an entry every commit moved between the cores. The committer adds them
+    /// up instead and credits the sum before anything may read the beneficiary at the
+    /// frontier: before it validates a transaction that loaded it, before it runs one itself
+    /// (inline, re-executed, or in an in-order window) and at the end of the block. The sum
+    /// folds exactly as the credits one by one would ([`super::mv_memory::apply_credits_in_order`]:
+    /// only the first credit can create the account, and the sum has the same first term's
+    /// effect on an empty one). A reader ahead of the frontier misses fees not credited yet,
+    /// as it misses those of uncommitted transactions; validation, after the flush, catches it.
+    fn flush_fees<S: StateSource + ?Sized>(
+        &self,
+        commit: &mut CommitState,
+        shared: &Shared<'_, S>,
+        j: TxIdx,
+    ) -> Result<(), ExecutionError> {
+        let Some((last, sum)) = commit.fees.take() else { return Ok(()) };
+        let beneficiary = shared.block.context.header.beneficiary;
+        if shared.mv.credit_on_commit(last, beneficiary, sum) {
+            shared
+                .mv
+                .commit(last, &[beneficiary], |address| base_account(shared.source, address))
+                .map_err(|error| db_error(j, error))?;
+        }
+        self.fees_pending.store(false, Ordering::Release);
+        Ok(())
     }
 
     /// Takes transactions `j..` for an in-order window of at most `len`: those set aside
