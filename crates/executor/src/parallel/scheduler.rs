@@ -106,6 +106,9 @@ fn db_error(tx: TxIdx, error: DbError) -> ExecutionError {
     }
 }
 
+/// Read buffers a worker keeps from the transactions it committed, for its next executions.
+const SPARE_READS: usize = 32;
+
 const PENDING: u8 = 0;
 const DEFERRED: u8 = 1;
 const EXECUTED: u8 = 2;
@@ -642,7 +645,12 @@ impl Scheduler {
             // execution instead of allocating a new one (always so on one worker).
             data.reads.clear();
         } else {
-            std::mem::swap(&mut data.reads, &mut evm.0.ctx.journaled_state.database.reads);
+            let db = &mut evm.0.ctx.journaled_state.database;
+            std::mem::swap(&mut data.reads, &mut db.reads);
+            if db.reads.capacity() == 0 {
+                // A buffer a commit gave back, instead of growing a new one read by read.
+                db.reads = db.spare_reads.pop().unwrap_or_default();
+            }
         }
         data.outcome = Some(Box::new(Outcome { execution, fee }));
         stats.executions += 1;
@@ -787,8 +795,14 @@ impl Scheduler {
                     .commit(j, &data.credited, |address| base_account(shared.source, address))
                     .map_err(|error| db_error(j, error))?;
             }
-            // A committed transaction's read and write sets are never needed again.
-            data.reads = Vec::new();
+            // A committed transaction's read and write sets are never needed again; the
+            // read buffer goes to this worker's spares for its next executions.
+            let mut reads = std::mem::take(&mut data.reads);
+            let db = &mut evm.0.ctx.journaled_state.database;
+            if reads.capacity() > 0 && db.spare_reads.len() < SPARE_READS {
+                reads.clear();
+                db.spare_reads.push(reads);
+            }
             data.written = Vec::new();
             data.credited = Vec::new();
             commit.results.push(result);

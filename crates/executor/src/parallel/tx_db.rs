@@ -173,6 +173,9 @@ pub(crate) struct TxDb<'a, S: ?Sized> {
     pub(crate) observed: Vec<Address>,
     /// The fee owed to the beneficiary when the transaction never loaded it.
     pub(crate) deferred_fee: Option<U256>,
+    /// Emptied read buffers of committed transactions, reused instead of allocating new
+    /// ones (the scheduler fills it).
+    pub(crate) spare_reads: Vec<Vec<Read>>,
 }
 
 impl<S: StateSource + ?Sized> DefersFee for TxDb<'_, S> {
@@ -183,7 +186,14 @@ impl<S: StateSource + ?Sized> DefersFee for TxDb<'_, S> {
 
 impl<'a, S: StateSource + ?Sized> TxDb<'a, S> {
     pub(crate) fn new(shared: &'a Shared<'a, S>) -> Self {
-        Self { shared, tx: 0, reads: Vec::new(), observed: Vec::new(), deferred_fee: None }
+        Self {
+            shared,
+            tx: 0,
+            reads: Vec::new(),
+            observed: Vec::new(),
+            deferred_fee: None,
+            spare_reads: Vec::new(),
+        }
     }
 
     /// Prepares for executing transaction `tx`.
