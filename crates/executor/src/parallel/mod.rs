@@ -19,7 +19,7 @@ pub(crate) mod vm;
 use crate::{
     block::Block,
     error::ExecutionError,
-    evm::{cfg_env, DbError},
+    evm::cfg_env,
     outcome::{BlockOutput, BlockTrace, EngineKind, ExecutionStats},
     sequential::{Prefix, Tracking},
     ExecuteOptions,
@@ -135,7 +135,7 @@ pub(crate) fn execute_parallel_predicted<'a, S: StateSource + ?Sized, T: Trackin
         }
         scheduler.start_after(prefix.results, prefix.gas);
     }
-    let finalizer = Finalizer::default();
+    let finalizer = Finalizer::new(threads);
     let work = || run_worker(&shared, &scheduler, &finalizer);
     let lease = if threads > 1 { helpers::Lease::take(threads - 1) } else { None };
     let workers: Vec<WorkerStats> = match lease {
@@ -171,10 +171,7 @@ pub(crate) fn execute_parallel_predicted<'a, S: StateSource + ?Sized, T: Trackin
     // The multi-version memory is spent: release it before the changes are assembled.
     drop(shared);
     let merge = Instant::now();
-    let changes = finalizer.finish(source).map_err(|error| match error {
-        DbError::Source(source) => ExecutionError::StateAfterBlock { source },
-        DbError::MissingBlockHash(_) => ExecutionError::Invariant("block hash read at finalize"),
-    })?;
+    let changes = finalizer.finish()?;
     stats.finalize_time += merge.elapsed();
     let mut output = gas.output(results, changes, stats);
     output.trace = options.trace.then(|| BlockTrace { tx_times: Vec::new(), dependencies });

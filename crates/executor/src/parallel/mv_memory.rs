@@ -803,6 +803,18 @@ impl MvMemory {
     /// shard index below it, so that workers can finalise shards in parallel.
     pub(crate) const SHARDS: usize = SHARDS;
 
+    /// The account shard of `address`: shards split the addresses by their leading bits, so
+    /// every address of shard `i` is below every address of shard `i + 1`.
+    pub(crate) fn account_shard(address: &Address) -> usize {
+        account_shard(address)
+    }
+
+    /// Releases the memory of account shard `shard`, once nothing reads it any more (every
+    /// account and slot final is taken).
+    pub(crate) fn release_accounts(&self, shard: usize) {
+        drop(std::mem::take(&mut *self.accounts.shards[shard].write()));
+    }
+
     /// The final state of every account of account shard `shard` that a committed
     /// transaction wrote or wiped, once every transaction has committed. Every address of
     /// shard `i` is below every address of shard `i + 1`.
