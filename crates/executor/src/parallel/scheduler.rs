@@ -63,8 +63,8 @@
 //!   validated incarnation's result equals what sequential execution would produce.
 //! - An incarnation of `j` that started when the frontier had reached `j` read only committed
 //!   values: it is final without validation (`reads_final`; every transaction, on one worker),
-//!   unless it loaded the beneficiary while fees were pending (`fees_pending`): it is then
-//!   validated after they are credited, and its reads are kept for that.
+//!   unless it loaded the beneficiary while fees were pending (`Scheduler::fees_pending`): it
+//!   is then validated after they are credited, and its reads are kept for that.
 //! - Fees pending with the committer are all of transactions below the frontier, and are
 //!   credited before the committer validates or runs a transaction that may read the
 //!   beneficiary, before an in-order window and at the end: no final value misses one.
@@ -138,12 +138,10 @@ struct TxData {
     /// [`MvMemory::commit`]: super::mv_memory::MvMemory::commit
     credited: Vec<Address>,
     /// Every transaction below was committed when this incarnation started, so everything it
-    /// read was final: validation has nothing to check (always so on one worker)...
+    /// read was final: validation has nothing to check (always so on one worker). Not so for
+    /// an incarnation that loaded the beneficiary while the committer held fees not credited
+    /// yet (`CommitState::fees`): it is validated after they are.
     reads_final: bool,
-    /// ... except the beneficiary, when the committer held fees not yet credited
-    /// (`CommitState::fees`) as the incarnation started: then a transaction that loaded the
-    /// beneficiary is validated all the same.
-    fees_pending: bool,
     /// The transaction was set aside until the one it follows had executed.
     waited: bool,
 }
@@ -630,17 +628,16 @@ impl Scheduler {
         writes: &mut WriteSet,
         stats: &mut WorkerStats,
     ) {
-        data.reads_final = self.frontier.load(Ordering::Acquire) >= index;
+        let frontier_reached = self.frontier.load(Ordering::Acquire) >= index;
         // Loaded after the frontier: fees of transactions below `index` were added before the
         // frontier passed them, so `false` here means they are credited and visible.
-        data.fees_pending = data.reads_final && self.fees_pending.load(Ordering::Acquire);
+        let fees_pending = frontier_reached && self.fees_pending.load(Ordering::Acquire);
         let execution = execute_tx(evm, index, &shared.block.transactions[index], writes);
         let fee = evm.0.ctx.journaled_state.database.deferred_fee.take();
         shared.mv.publish(index, writes, &mut data.written, &mut data.credited);
-        // An incarnation that loaded the beneficiary (it owes no fee) while fees were pending
-        // is validated at commit (see `TxData::fees_pending`).
-        let validated = !data.reads_final || (data.fees_pending && fee.is_none());
-        if !validated && !shared.trace {
+        // An incarnation that owes no fee loaded the beneficiary.
+        data.reads_final = frontier_reached && !(fees_pending && fee.is_none());
+        if data.reads_final && !shared.trace {
             // Nothing will validate these reads: the worker keeps its buffer for the next
             // execution instead of allocating a new one (always so on one worker).
             data.reads.clear();
@@ -729,9 +726,7 @@ impl Scheduler {
                     if loaded_beneficiary {
                         self.flush_fees(commit, shared, j)?;
                     }
-                    let final_reads =
-                        data.reads_final && !(loaded_beneficiary && data.fees_pending);
-                    let valid = inline || final_reads || {
+                    let valid = inline || data.reads_final || {
                         // Timed only when there is something to check (clock reads add up).
                         let started = Instant::now();
                         let valid = validate(&shared.mv, shared.source, j, &data.reads)
@@ -778,7 +773,7 @@ impl Scheduler {
             }
             if result.is_ok() {
                 if let Some(fee) = fee {
-                    let (_, sum) = commit.fees.get_or_insert((j, U256::ZERO));
+                    let sum = commit.fees.map_or(U256::ZERO, |(_, sum)| sum);
                     commit.fees = Some((j, sum.saturating_add(fee)));
                     if !self.fees_pending.load(Ordering::Relaxed) {
                         // Before the frontier passes `j` (see `run_incarnation`).
