@@ -155,41 +155,73 @@ pub fn execute_with<S: StateSource + ?Sized>(
             parallel::execute_parallel_with(block, source, threads, options)
         }
         Engine::Lanes { threads } => lanes::execute_lanes_with(block, source, threads, options),
-        Engine::Auto { threads } => match policy::plan(block, threads) {
-            (policy::Decision::Parallel { threads }, predictions) => {
-                let probing = options.may_probe();
-                let round_trip = probing
-                    .then(|| options.round_trip.or_else(parallel::helpers::round_trip))
-                    .flatten()
-                    .unwrap_or_default();
-                if probing && probe::probes(block.transactions.len(), round_trip) {
-                    probe::execute_probed(block, source, threads, options, predictions, round_trip)
-                } else {
-                    parallel::execute_parallel_predicted(
-                        block,
-                        source,
-                        threads,
-                        options,
-                        predictions,
-                        None::<sequential::Prefix<'_, S>>,
-                    )
-                }
+        Engine::Auto { threads } => {
+            // A block likely to run in parallel wakes the helpers first: their cores come up
+            // (tens of microseconds on a virtual machine) while the policy looks at it.
+            let early = policy::may_run_in_parallel(block, threads)
+                .then(|| parallel::helpers::Lease::take(threads - 1))
+                .flatten();
+            if let Some(lease) = &early {
+                lease.wake();
             }
-            (policy::Decision::Lanes { threads }, _) => {
-                // Probed first, for one hot slot.
-                if options.may_probe() {
-                    probe::execute_probed_lanes(block, source, threads, options)
-                } else {
-                    lanes::execute_lanes_with(block, source, threads, options)
-                }
+            auto(block, source, threads, options, early)
+        }
+    }
+}
+
+/// [`Engine::Auto`]: the policy's plan for `block`, carried out; `early` holds the helpers
+/// when they were woken before the policy looked.
+fn auto<S: StateSource + ?Sized>(
+    block: &Block,
+    source: &S,
+    threads: usize,
+    options: ExecuteOptions,
+    early: Option<parallel::helpers::Lease>,
+) -> Result<BlockOutput, ExecutionError> {
+    match policy::plan(block, threads) {
+        (policy::Decision::Parallel { threads }, predictions) => {
+            let probing = options.may_probe();
+            let round_trip = probing
+                .then(|| {
+                    options.round_trip.or_else(|| parallel::helpers::round_trip(early.as_ref()))
+                })
+                .flatten()
+                .unwrap_or_default();
+            if probing && probe::probes(block.transactions.len(), round_trip) {
+                // The probe runs on this thread alone: the helpers are woken again after it.
+                drop(early);
+                probe::execute_probed(block, source, threads, options, predictions, round_trip)
+            } else {
+                parallel::execute_parallel_predicted(
+                    block,
+                    source,
+                    threads,
+                    options,
+                    predictions,
+                    None::<sequential::Prefix<'_, S>>,
+                    early,
+                )
             }
-            (policy::Decision::SplitSender { threads }, _) => {
+        }
+        // The lanes take the helpers again (awake still); the sequential engine needs none
+        // spinning.
+        (policy::Decision::Lanes { threads }, _) => {
+            drop(early);
+            // Probed first, for one hot slot.
+            if options.may_probe() {
+                probe::execute_probed_lanes(block, source, threads, options)
+            } else {
                 lanes::execute_lanes_with(block, source, threads, options)
             }
-            (policy::Decision::Sequential(reason), _) => {
-                sequential::execute_sequential_because(block, source, options, Some(reason))
-            }
-        },
+        }
+        (policy::Decision::SplitSender { threads }, _) => {
+            drop(early);
+            lanes::execute_lanes_with(block, source, threads, options)
+        }
+        (policy::Decision::Sequential(reason), _) => {
+            drop(early);
+            sequential::execute_sequential_because(block, source, options, Some(reason))
+        }
     }
 }
 

@@ -106,17 +106,10 @@ pub fn decide(block: &Block, threads: usize) -> Decision {
 /// [`decide`], with the look at the transactions it took when it got that far: the parallel
 /// engine schedules with it.
 pub(crate) fn plan(block: &Block, threads: usize) -> (Decision, Option<Predictions>) {
+    if let Some(reason) = too_small(block, threads) {
+        return (Decision::Sequential(reason), None);
+    }
     let txs = block.transactions.len();
-    if threads <= 1 {
-        return (Decision::Sequential(FallbackReason::OneThread), None);
-    }
-    if txs < MIN_TRANSACTIONS {
-        return (Decision::Sequential(FallbackReason::TooFewTransactions { txs }), None);
-    }
-    let gas = block.gas_limit_sum();
-    if gas < MIN_GAS {
-        return (Decision::Sequential(FallbackReason::TooLittleGas { gas }), None);
-    }
     // The lanes engine needs no predictions: a large block is only checked for a chain that
     // caps it, without the tables (`Predictions::of` took 1.3-4 ms of one core on the gigagas
     // workloads, before any lane started; the vote takes 0.5-1 ms).
@@ -153,6 +146,26 @@ pub(crate) fn plan(block: &Block, threads: usize) -> (Decision, Option<Predictio
 /// only act on chains of more than `1 / MIN_CHAIN_PARALLELISM` (71%) of the block, so this
 /// decides as the exact counts would, without a table: Boyer and Moore's majority vote, a
 /// candidate of each from one pass, counted in a second.
+/// The policy's first and cheapest checks: why `block` runs sequentially at `threads` whatever
+/// its transactions do (one thread, too few transactions, too little gas), or `None`.
+fn too_small(block: &Block, threads: usize) -> Option<FallbackReason> {
+    let txs = block.transactions.len();
+    if threads <= 1 {
+        return Some(FallbackReason::OneThread);
+    }
+    if txs < MIN_TRANSACTIONS {
+        return Some(FallbackReason::TooFewTransactions { txs });
+    }
+    let gas = block.gas_limit_sum();
+    (gas < MIN_GAS).then_some(FallbackReason::TooLittleGas { gas })
+}
+
+/// Whether `block` passes the first checks of [`plan`] at `threads`, so that it will probably
+/// run on more than one worker: the caller wakes the helpers before the policy looks further.
+pub(crate) fn may_run_in_parallel(block: &Block, threads: usize) -> bool {
+    too_small(block, threads).is_none()
+}
+
 fn majority_chains(block: &Block) -> (usize, usize) {
     let bare_call = |tx: &TxEnv| match tx.kind {
         TxKind::Call(to) if tx.data.is_empty() && tx.value.is_zero() => Some(to),

@@ -115,6 +115,7 @@ pub(crate) fn execute_probed<S: StateSource + ?Sized>(
             options,
             predictions,
             Some(prefix),
+            None,
         )?,
     };
     output.stats.probe = Some(probe);

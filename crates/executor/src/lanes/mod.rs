@@ -387,12 +387,20 @@ pub(crate) fn execute_lanes_after<'a, S: StateSource + ?Sized>(
         lane_stats.tail = n - start;
         let executions = stats.executions;
         let prefix = Prefix { db: base, results, gas, executions: 0, time: Duration::ZERO };
-        drop(lease);
         chained |= last_split;
         let mut output = if lanes > 1 && !chained && n - start >= MIN_PARALLEL_TAIL {
             lane_stats.tail_parallel = true;
-            parallel::execute_parallel_predicted(block, source, lanes, options, None, Some(prefix))?
+            parallel::execute_parallel_predicted(
+                block,
+                source,
+                lanes,
+                options,
+                None,
+                Some(prefix),
+                lease,
+            )?
         } else {
+            drop(lease);
             prefix.finish(block)?
         };
         output.stats.engine = EngineKind::Lanes { lanes };

@@ -87,12 +87,13 @@ pub fn execute_parallel_with<S: StateSource + ?Sized>(
         Some(len) if !options.trace => Some(Prefix::run(block, source, len.get(), None)?),
         _ => None,
     };
-    execute_parallel_predicted(block, source, threads, options, None, prefix)
+    execute_parallel_predicted(block, source, threads, options, None, prefix, None)
 }
 
 /// [`execute_parallel_with`] with the block's predicted dependencies when the caller already
-/// has them (the policy looked), and the block's first transactions when the caller already
-/// ran them on the sequential engine (the policy's probe, [`crate::probe`]).
+/// has them (the policy looked), the block's first transactions when the caller already
+/// ran them on the sequential engine (the policy's probe, [`crate::probe`]), and the helpers
+/// when the caller already woke them (the policy, before it looked).
 pub(crate) fn execute_parallel_predicted<'a, S: StateSource + ?Sized, T: Tracking>(
     block: &'a Block,
     source: &'a S,
@@ -100,8 +101,18 @@ pub(crate) fn execute_parallel_predicted<'a, S: StateSource + ?Sized, T: Trackin
     options: ExecuteOptions,
     predictions: Option<predict::Predictions>,
     prefix: Option<Prefix<'a, S, T>>,
+    lease: Option<helpers::Lease>,
 ) -> Result<BlockOutput, ExecutionError> {
     let threads = threads.clamp(1, block.transactions.len().max(1));
+    // The helpers come up while the block is set up below (see `helpers.rs`).
+    let lease = match lease {
+        Some(lease) if lease.helpers() + 1 == threads => Some(lease),
+        _ if threads > 1 => helpers::Lease::take(threads - 1),
+        _ => None,
+    };
+    if let Some(lease) = &lease {
+        lease.wake();
+    }
     let mut stats = ExecutionStats::new(EngineKind::Parallel { threads });
     let shared = Shared {
         block,
@@ -137,7 +148,6 @@ pub(crate) fn execute_parallel_predicted<'a, S: StateSource + ?Sized, T: Trackin
     }
     let finalizer = Finalizer::new(threads);
     let work = || run_worker(&shared, &scheduler, &finalizer);
-    let lease = if threads > 1 { helpers::Lease::take(threads - 1) } else { None };
     let workers: Vec<WorkerStats> = match lease {
         Some(lease) => lease.run(work, work),
         None if threads == 1 => vec![work()],
