@@ -628,7 +628,8 @@ impl MvMemory {
         written: &mut Vec<Location>,
         credited: &mut Vec<Address>,
     ) {
-        let previous = std::mem::take(written);
+        // The previous incarnation's locations stay at the front until the new ones are in.
+        let previous = written.len();
         credited.clear();
         // Wipes first: a reader that sees a destroyed account also sees its wipe.
         if !writes.wipes.is_empty() {
@@ -661,11 +662,13 @@ impl MvMemory {
                 .insert(tx, *value);
         }
         written.extend(writes.locations());
-        if !previous.is_empty() {
-            let current: std::collections::HashSet<Location> = written.iter().copied().collect();
-            for location in previous.into_iter().filter(|l| !current.contains(l)) {
-                self.retract(tx, location);
+        if previous > 0 {
+            let (before, now) = written.split_at(previous);
+            let current: std::collections::HashSet<Location> = now.iter().copied().collect();
+            for location in before.iter().filter(|l| !current.contains(l)) {
+                self.retract(tx, *location);
             }
+            written.drain(..previous);
         }
     }
 

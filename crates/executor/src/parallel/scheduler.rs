@@ -106,8 +106,9 @@ fn db_error(tx: TxIdx, error: DbError) -> ExecutionError {
     }
 }
 
-/// Read buffers a worker keeps from the transactions it committed, for its next executions.
-const SPARE_READS: usize = 32;
+/// Buffers (reads, written locations) a worker keeps from the transactions it committed, for
+/// its next executions.
+const SPARES: usize = 32;
 
 const PENDING: u8 = 0;
 const DEFERRED: u8 = 1;
@@ -634,6 +635,11 @@ impl Scheduler {
         let fees_pending = frontier_reached && self.fees_pending.load(Ordering::Acquire);
         let execution = execute_tx(evm, index, &shared.block.transactions[index], writes);
         let fee = evm.0.ctx.journaled_state.database.deferred_fee.take();
+        if data.written.capacity() == 0 {
+            // A buffer a commit gave back, instead of growing a new one location by location.
+            let db = &mut evm.0.ctx.journaled_state.database;
+            data.written = db.spare_written.pop().unwrap_or_default();
+        }
         shared.mv.publish(index, writes, &mut data.written, &mut data.credited);
         // An incarnation that owes no fee loaded the beneficiary.
         data.reads_final = frontier_reached && !(fees_pending && fee.is_none());
@@ -790,15 +796,19 @@ impl Scheduler {
                     .commit(j, &data.credited, |address| base_account(shared.source, address))
                     .map_err(|error| db_error(j, error))?;
             }
-            // A committed transaction's read and write sets are never needed again; the
-            // read buffer goes to this worker's spares for its next executions.
+            // A committed transaction's read and write sets are never needed again; their
+            // buffers go to this worker's spares for its next executions.
             let mut reads = std::mem::take(&mut data.reads);
+            let mut written = std::mem::take(&mut data.written);
             let db = &mut evm.0.ctx.journaled_state.database;
-            if reads.capacity() > 0 && db.spare_reads.len() < SPARE_READS {
+            if reads.capacity() > 0 && db.spare_reads.len() < SPARES {
                 reads.clear();
                 db.spare_reads.push(reads);
             }
-            data.written = Vec::new();
+            if written.capacity() > 0 && db.spare_written.len() < SPARES {
+                written.clear();
+                db.spare_written.push(written);
+            }
             data.credited = Vec::new();
             commit.results.push(result);
             slot.status.store(COMMITTED, Ordering::Release);

@@ -2,7 +2,7 @@
 //! memory (and through it to the pre-block state) and are recorded for validation.
 
 use super::{
-    mv_memory::{MvMemory, PreBlock, SlotVersion, TxIdx},
+    mv_memory::{Location, MvMemory, PreBlock, SlotVersion, TxIdx},
     Shared,
 };
 use crate::evm::{DbError, DefersFee, StorageProbe};
@@ -176,6 +176,8 @@ pub(crate) struct TxDb<'a, S: ?Sized> {
     /// Emptied read buffers of committed transactions, reused instead of allocating new
     /// ones (the scheduler fills it).
     pub(crate) spare_reads: Vec<Vec<Read>>,
+    /// The same for the buffers of written locations.
+    pub(crate) spare_written: Vec<Vec<Location>>,
 }
 
 impl<S: StateSource + ?Sized> DefersFee for TxDb<'_, S> {
@@ -193,6 +195,7 @@ impl<'a, S: StateSource + ?Sized> TxDb<'a, S> {
             observed: Vec::new(),
             deferred_fee: None,
             spare_reads: Vec::new(),
+            spare_written: Vec::new(),
         }
     }
 

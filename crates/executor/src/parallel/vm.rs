@@ -157,6 +157,9 @@ pub(crate) fn build_evm<'a, S: StateSource + ?Sized>(
     Eip7610(evm)
 }
 
+/// The largest journal state map (in accounts) kept from one transaction for the next.
+const KEPT_STATE_CAPACITY: usize = 64;
+
 /// Runs transaction `index` on `evm` and fills `writes` with what it wrote.
 ///
 /// On return the worker's database holds the incarnation's reads, sealed.
@@ -199,6 +202,15 @@ pub(crate) fn execute_tx<'a, S: StateSource + ?Sized>(
         }
     };
     evm.0.ctx.journaled_state.database.seal_reads();
+    // The journal's next transaction fills the same map instead of growing a new one (a
+    // transaction loads a handful of accounts: two or three reallocations each time).
+    // A map grown by a rare transaction of many accounts is not kept: clearing it and walking
+    // it (`extract_writes`) cost in proportion to its capacity.
+    if state.capacity() <= KEPT_STATE_CAPACITY {
+        let mut state = state;
+        state.clear();
+        evm.0.ctx.journaled_state.inner.state = state;
+    }
     outcome
 }
 
