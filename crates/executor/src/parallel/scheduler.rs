@@ -636,9 +636,12 @@ impl Scheduler {
         let execution = execute_tx(evm, index, &shared.block.transactions[index], writes);
         let fee = evm.0.ctx.journaled_state.database.deferred_fee.take();
         if data.written.capacity() == 0 {
-            // A buffer a commit gave back, instead of growing a new one location by location.
+            // Buffers a commit gave back, instead of growing new ones entry by entry.
             let db = &mut evm.0.ctx.journaled_state.database;
             data.written = db.spare_written.pop().unwrap_or_default();
+            if data.credited.capacity() == 0 {
+                data.credited = db.spare_credited.pop().unwrap_or_default();
+            }
         }
         shared.mv.publish(index, writes, &mut data.written, &mut data.credited);
         // An incarnation that owes no fee loaded the beneficiary.
@@ -809,7 +812,11 @@ impl Scheduler {
                 written.clear();
                 db.spare_written.push(written);
             }
-            data.credited = Vec::new();
+            let mut credited = std::mem::take(&mut data.credited);
+            if credited.capacity() > 0 && db.spare_credited.len() < SPARES {
+                credited.clear();
+                db.spare_credited.push(credited);
+            }
             commit.results.push(result);
             slot.status.store(COMMITTED, Ordering::Release);
             commit.next += 1;

@@ -176,8 +176,10 @@ pub(crate) struct TxDb<'a, S: ?Sized> {
     /// Emptied read buffers of committed transactions, reused instead of allocating new
     /// ones (the scheduler fills it).
     pub(crate) spare_reads: Vec<Vec<Read>>,
-    /// The same for the buffers of written locations.
+    /// The same for the buffers of written locations...
     pub(crate) spare_written: Vec<Vec<Location>>,
+    /// ...and of credited accounts.
+    pub(crate) spare_credited: Vec<Vec<Address>>,
 }
 
 impl<S: StateSource + ?Sized> DefersFee for TxDb<'_, S> {
@@ -196,6 +198,7 @@ impl<'a, S: StateSource + ?Sized> TxDb<'a, S> {
             deferred_fee: None,
             spare_reads: Vec::new(),
             spare_written: Vec::new(),
+            spare_credited: Vec::new(),
         }
     }
 
