@@ -160,10 +160,17 @@ fn too_small(block: &Block, threads: usize) -> Option<FallbackReason> {
     (gas < MIN_GAS).then_some(FallbackReason::TooLittleGas { gas })
 }
 
-/// Whether `block` passes the first checks of [`plan`] at `threads`, so that it will probably
-/// run on more than one worker: the caller wakes the helpers before the policy looks further.
+/// Whether `block` will probably run on the parallel engine at `threads`: it passes the first
+/// checks of [`plan`], and no sender has so many of its transactions that they chain it (a
+/// majority vote, far cheaper than the look at the block). The caller wakes the helpers
+/// before the policy looks further: a woken helper that turns out not to be needed keeps the
+/// other core busy for tens of microseconds, which slows a short block's sequential run
+/// (mainnet 5891667, 0.37 ms, one sender's 379 of 380 transactions, read 0.90x).
 pub(crate) fn may_run_in_parallel(block: &Block, threads: usize) -> bool {
+    let txs = block.transactions.len();
     too_small(block, threads).is_none()
+        && majority_sender(&block.transactions)
+            .is_none_or(|(_, count)| txs as f64 >= MIN_CHAIN_PARALLELISM * count as f64)
 }
 
 fn majority_chains(block: &Block) -> (usize, usize) {
