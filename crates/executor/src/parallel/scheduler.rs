@@ -106,8 +106,8 @@ fn db_error(tx: TxIdx, error: DbError) -> ExecutionError {
     }
 }
 
-/// Buffers (reads, written locations) a worker keeps from the transactions it committed, for
-/// its next executions.
+/// Buffers (reads, written locations, credited accounts, outcome boxes) a worker keeps from
+/// the transactions it committed, for its next executions.
 const SPARES: usize = 32;
 
 const PENDING: u8 = 0;
@@ -117,11 +117,19 @@ const COMMITTED: u8 = 3;
 
 /// What an incarnation produced, kept from its execution until its commit.
 #[derive(Debug)]
-struct Outcome {
+pub(crate) struct Outcome {
     execution: Execution,
     /// The fee the incarnation owes the beneficiary, when it never loaded the beneficiary:
     /// credited when the transaction commits (see `MvMemory::credit_on_commit`).
     fee: Option<U256>,
+}
+
+impl Outcome {
+    /// What a box holds once its outcome was committed (and the box kept for reuse).
+    const SPENT: Self = Self {
+        execution: Err(TxFailure::Fatal(ExecutionError::Invariant("outcome already committed"))),
+        fee: None,
+    };
 }
 
 /// The latest incarnation of one transaction.
@@ -658,7 +666,22 @@ impl Scheduler {
                 db.reads = db.spare_reads.pop().unwrap_or_default();
             }
         }
-        data.outcome = Some(Box::new(Outcome { execution, fee }));
+        let outcome = Outcome { execution, fee };
+        match &mut data.outcome {
+            // A re-execution: its box is the previous incarnation's.
+            Some(boxed) => **boxed = outcome,
+            None => {
+                // A box a commit gave back, instead of allocating one per transaction.
+                let db = &mut evm.0.ctx.journaled_state.database;
+                data.outcome = Some(match db.spare_outcomes.pop() {
+                    Some(mut boxed) => {
+                        *boxed = outcome;
+                        boxed
+                    }
+                    None => Box::new(outcome),
+                });
+            }
+        }
         stats.executions += 1;
     }
 
@@ -762,9 +785,14 @@ impl Scheduler {
                         self.flush_fees(commit, shared, j)?;
                         self.run_incarnation(j, &mut data, shared, evm, writes, stats);
                     }
-                    let Some(outcome) = data.outcome.take() else {
+                    let Some(mut boxed) = data.outcome.take() else {
                         return Err(ExecutionError::Invariant("executed without outcome"));
                     };
+                    let outcome = std::mem::replace(&mut *boxed, Outcome::SPENT);
+                    let db = &mut evm.0.ctx.journaled_state.database;
+                    if db.spare_outcomes.len() < SPARES {
+                        db.spare_outcomes.push(boxed);
+                    }
                     fee = outcome.fee;
                     match outcome.execution {
                         Ok(result) => Ok(commit.gas.add(tx, result)),

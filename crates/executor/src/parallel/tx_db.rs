@@ -3,6 +3,7 @@
 
 use super::{
     mv_memory::{Location, MvMemory, PreBlock, SlotVersion, TxIdx},
+    scheduler::Outcome,
     Shared,
 };
 use crate::evm::{DbError, DefersFee, StorageProbe};
@@ -178,8 +179,11 @@ pub(crate) struct TxDb<'a, S: ?Sized> {
     pub(crate) spare_reads: Vec<Vec<Read>>,
     /// The same for the buffers of written locations...
     pub(crate) spare_written: Vec<Vec<Location>>,
-    /// ...and of credited accounts.
+    /// ...of credited accounts...
     pub(crate) spare_credited: Vec<Vec<Address>>,
+    /// ...and the boxes of committed outcomes.
+    #[allow(clippy::vec_box, reason = "the boxes themselves are reused: they go to the slots")]
+    pub(crate) spare_outcomes: Vec<Box<Outcome>>,
 }
 
 impl<S: StateSource + ?Sized> DefersFee for TxDb<'_, S> {
@@ -199,6 +203,7 @@ impl<'a, S: StateSource + ?Sized> TxDb<'a, S> {
             spare_reads: Vec::new(),
             spare_written: Vec::new(),
             spare_credited: Vec::new(),
+            spare_outcomes: Vec::new(),
         }
     }
 
