@@ -107,8 +107,11 @@ pub(crate) fn execute_parallel_predicted<'a, S: StateSource + ?Sized, T: Trackin
     // The helpers come up while the block is set up below (see `helpers.rs`).
     let lease = match lease {
         Some(lease) if lease.helpers() + 1 == threads => Some(lease),
-        _ if threads > 1 => helpers::Lease::take(threads - 1),
-        _ => None,
+        other => {
+            // Woken for more workers than the block was given: released before it runs.
+            drop(other);
+            (threads > 1).then(|| helpers::Lease::take(threads - 1)).flatten()
+        }
     };
     if let Some(lease) = &lease {
         lease.wake();
