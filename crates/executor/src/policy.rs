@@ -141,11 +141,6 @@ pub(crate) fn plan(block: &Block, threads: usize) -> (Decision, Option<Predictio
     }
 }
 
-/// The transactions of the block's busiest sender, and the bare calls to its busiest bare-call
-/// recipient: exact where more than half of the block, otherwise at most half. The chain rules
-/// only act on chains of more than `1 / MIN_CHAIN_PARALLELISM` (71%) of the block, so this
-/// decides as the exact counts would, without a table: Boyer and Moore's majority vote, a
-/// candidate of each from one pass, counted in a second.
 /// The policy's first and cheapest checks: why `block` runs sequentially at `threads` whatever
 /// its transactions do (one thread, too few transactions, too little gas), or `None`.
 fn too_small(block: &Block, threads: usize) -> Option<FallbackReason> {
@@ -173,6 +168,11 @@ pub(crate) fn may_run_in_parallel(block: &Block, threads: usize) -> bool {
             .is_none_or(|(_, count)| txs as f64 >= MIN_CHAIN_PARALLELISM * count as f64)
 }
 
+/// The transactions of the block's busiest sender, and the bare calls to its busiest bare-call
+/// recipient: exact where more than half of the block, otherwise at most half. The chain rules
+/// only act on chains of more than `1 / MIN_CHAIN_PARALLELISM` (71%) of the block, so this
+/// decides as the exact counts would, without a table: Boyer and Moore's majority vote, a
+/// candidate of each from one pass, counted in a second.
 fn majority_chains(block: &Block) -> (usize, usize) {
     let bare_call = |tx: &TxEnv| match tx.kind {
         TxKind::Call(to) if tx.data.is_empty() && tx.value.is_zero() => Some(to),

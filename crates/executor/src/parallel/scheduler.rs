@@ -110,6 +110,15 @@ fn db_error(tx: TxIdx, error: DbError) -> ExecutionError {
 /// the transactions it committed, for its next executions.
 const SPARES: usize = 32;
 
+/// Empties `buffer` into `spares` (unless it never allocated or `spares` is full), for a later
+/// execution on this worker to fill instead of growing a new one.
+fn give_back<T>(spares: &mut Vec<Vec<T>>, mut buffer: Vec<T>) {
+    if buffer.capacity() > 0 && spares.len() < SPARES {
+        buffer.clear();
+        spares.push(buffer);
+    }
+}
+
 const PENDING: u8 = 0;
 const DEFERRED: u8 = 1;
 const EXECUTED: u8 = 2;
@@ -829,22 +838,10 @@ impl Scheduler {
             }
             // A committed transaction's read and write sets are never needed again; their
             // buffers go to this worker's spares for its next executions.
-            let mut reads = std::mem::take(&mut data.reads);
-            let mut written = std::mem::take(&mut data.written);
             let db = &mut evm.0.ctx.journaled_state.database;
-            if reads.capacity() > 0 && db.spare_reads.len() < SPARES {
-                reads.clear();
-                db.spare_reads.push(reads);
-            }
-            if written.capacity() > 0 && db.spare_written.len() < SPARES {
-                written.clear();
-                db.spare_written.push(written);
-            }
-            let mut credited = std::mem::take(&mut data.credited);
-            if credited.capacity() > 0 && db.spare_credited.len() < SPARES {
-                credited.clear();
-                db.spare_credited.push(credited);
-            }
+            give_back(&mut db.spare_reads, std::mem::take(&mut data.reads));
+            give_back(&mut db.spare_written, std::mem::take(&mut data.written));
+            give_back(&mut db.spare_credited, std::mem::take(&mut data.credited));
             commit.results.push(result);
             slot.status.store(COMMITTED, Ordering::Release);
             commit.next += 1;
